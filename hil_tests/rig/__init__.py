@@ -1,0 +1,1 @@
+"""Rigs: a real bench or an emulated board behind one interface."""

@@ -1,0 +1,63 @@
+"""HMAC-SHA256 from hashlib alone: MicroPython has no `hmac` module, and
+one implementation must serve both the controller and the firmware."""
+
+import binascii
+import hashlib
+
+_BLOCK = 64
+def _xor_tables():
+    ipad = bytearray(256)
+    opad = bytearray(256)
+    for i in range(256):
+        ipad[i] = i ^ 0x36
+        opad[i] = i ^ 0x5C
+    return bytes(ipad), bytes(opad)
+
+
+_IPAD, _OPAD = _xor_tables()
+
+
+def _translate(key, table):
+    out = bytearray(_BLOCK)
+    for i in range(_BLOCK):
+        out[i] = table[key[i]]
+    return bytes(out)
+
+
+def to_key(key):
+    """A key given as bytes or as hex text -> bytes."""
+    if type(key) is str:
+        try:
+            key = binascii.unhexlify(key)
+        except Exception:
+            raise ValueError("key must be bytes or hex text")
+    key = bytes(key)
+    if len(key) < 16:
+        raise ValueError("key must be at least 16 bytes (the contract uses 32)")
+    return key
+
+
+def hmac_sha256(key, msg):
+    """RFC 2104 HMAC-SHA256 of `msg` under `key`, as lowercase hex."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key + b"\x00" * (_BLOCK - len(key))
+    inner = hashlib.sha256(_translate(key, _IPAD))
+    inner.update(msg)
+    outer = hashlib.sha256(_translate(key, _OPAD))
+    outer.update(inner.digest())
+    return binascii.hexlify(outer.digest()).decode()
+
+
+def sha256_hex(data):
+    return binascii.hexlify(hashlib.sha256(data).digest()).decode()
+
+
+def same_digest(a, b):
+    """Compare two hex digests in time independent of where they differ."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= ord(a[i]) ^ ord(b[i])
+    return diff == 0
