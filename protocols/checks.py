@@ -103,23 +103,26 @@ def no_floats(v, path):
 
 
 def parse_json(data, path, max_bytes=None):
-    """bytes or str -> JSON value, with contract errors instead of parser errors."""
-    if type(data) is str:
-        raw = data.encode()
-    elif type(data) in (bytes, bytearray, memoryview):
-        raw = bytes(data)
-    else:
+    """bytes or str -> JSON value, with contract errors instead of parser errors.
+
+    Parses the bytes as they are (no decoded copy): a 32 KiB table must load
+    inside a small heap.
+    """
+    t = type(data)
+    if t in (bytearray, memoryview):
+        data = bytes(data)
+    elif t is not str and t is not bytes:
         raise ContractError(path, "expected JSON text (bytes or str)")
-    if max_bytes is not None and len(raw) > max_bytes:
-        raise ContractError(path, "is " + str(len(raw)) + " bytes, more than the " + str(max_bytes) + " allowed")
+    if max_bytes is not None and len(data) > max_bytes:
+        size = len(data.encode()) if t is str else len(data)
+        if size > max_bytes:
+            raise ContractError(path, "is " + str(size) + " bytes, more than the " + str(max_bytes) + " allowed")
     try:
-        text = raw.decode()
-    except Exception:
-        raise ContractError(path, "is not valid UTF-8")
-    try:
-        value = json.loads(text)
-    except Exception:
-        raise ContractError(path, "is not valid JSON")
+        value = json.loads(data)
+    except MemoryError:
+        raise ContractError(path, "does not fit in this gateway's memory")
+    except ValueError:
+        raise ContractError(path, "is not valid JSON (or not UTF-8)")
     no_floats(value, path)
     return value
 

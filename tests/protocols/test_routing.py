@@ -5,7 +5,7 @@ import hmac
 import json
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols import routing
@@ -134,12 +134,12 @@ def test_decide_is_total_and_safe(doc, port, caller, now, busy, turn):
         assert d.reason == "ok" and d.targets
         for tid in d.targets:
             target = table.targets[tid]
-            assert not any(target["number"].startswith(p) for p in table.deny), "denied number dialled"
-            cap = target["max_calls"]
+            assert not any(target.number.startswith(p) for p in table.deny), "denied number dialled"
+            cap = target.max_calls
             assert cap is None or busy.get(tid, 0) < cap, "target over its cap dialled"
     elif d.action == "forward":
         assert len(d.targets) == 1
-        assert not any(table.targets[d.targets[0]]["number"].startswith(p) for p in table.deny)
+        assert not any(table.targets[d.targets[0]].number.startswith(p) for p in table.deny)
     else:
         assert d.targets == []
     if d.route is None:

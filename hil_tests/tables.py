@@ -1,0 +1,53 @@
+"""Synthetic routing tables for benches and memory tests."""
+
+from __future__ import annotations
+
+import json
+
+from protocols.routing import MAX_BODY
+
+PORTS = ("gsm1", "gsm2", "fxo1")
+
+
+def big_table(gateway: str = "gw-bench-1", limit: int = MAX_BODY, deny: int = 300, version: int = 1) -> bytes:
+    """A valid table body as close to `limit` bytes as whole routes allow.
+
+    Many routes with caller prefixes, opening hours and schedules, twenty
+    targets and `deny` forbidden prefixes: the worst case a gateway must
+    load and decide within its heap.
+    """
+    targets = {
+        f"centre-{i:02d}": {"number": f"+38062{i:02d}00{i:03d}", "via": [PORTS[i % 2]], "ring_timeout_s": 20 + i,
+                            "max_calls": 2 + i % 4}
+        for i in range(20)
+    }
+    doc = {
+        "schema": 1, "gateway": gateway, "version": version, "issued_at": 1700000000,
+        "tz": "EET-2EEST,M3.5.0/3,M10.5.0/4",
+        "deny": [f"+7{i:03d}" for i in range(deny)],
+        "closed": ["2026-01-01", "2026-01-07", "2026-08-24", "2026-12-25"],
+        "targets": targets,
+        "routes": [],
+    }
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    i = 0
+    while True:
+        route = {
+            "id": f"route-{i:04d}", "port": PORTS[i % 3] if i % 7 else "*",
+            "caller": [f"+380{50 + i % 50}{i % 10}"] if i % 4 else [],
+            "from": 1700000000 + i * 60 if i % 5 == 0 else None, "until": None,
+            "hours": [{"days": "12345", "start": "08:00", "end": "20:00"},
+                      {"days": "67", "start": "22:00", "end": "06:00"}] if i % 3 else [],
+            "targets": [f"centre-{(i + k) % 20:02d}" for k in range(3)],
+            "strategy": "round_robin" if i % 2 else "sequential",
+            "fallback": {"action": "callback"},
+            "after_hours": {"action": "forward", "target": f"centre-{i % 20:02d}"} if i % 6 == 0
+            else {"action": "reject"},
+        }
+        doc["routes"].append(route)
+        candidate = json.dumps(doc, separators=(",", ":")).encode()
+        if len(candidate) > limit:
+            doc["routes"].pop()
+            return body
+        body = candidate
+        i += 1
