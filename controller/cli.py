@@ -1,0 +1,121 @@
+"""The `citygate` command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from protocols import routing, tz
+
+app = typer.Typer(help="citygate: edge call routing for city service numbers.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+table_app = typer.Typer(help="Check and sign routing tables.", no_args_is_help=True)
+app.add_typer(table_app, name="table")
+console = Console()
+
+# (what it shows, gateway, port, caller, local ISO time in Kyiv, busy counts)
+SCENARIOS = [
+    ("102 from Mariupol", "gw-mariupol-1", "gsm1", "+380671234567", "2016-07-25T14:00", None),
+    ("102, Mariupol centre full", "gw-mariupol-1", "gsm1", "+380671234567", "2016-07-25T14:00",
+     {"mariupol-102": 3}),
+    ("102, every centre full", "gw-kramatorsk-1", "gsm1", "+380501112233", "2016-07-25T14:00",
+     {"mariupol-102": 3, "mariupol-reserve": 2}),
+    ("102 from Toretsk, day before switch-over", "gw-toretsk-1", "gsm1", "+380624711111", "2016-07-20T23:59", None),
+    ("102 from Toretsk, switch-over day", "gw-toretsk-1", "gsm1", "+380624711111", "2016-07-21T00:00", None),
+    ("505 info line at 08:30", "gw-sloviansk-1", "fxo1", "+380662223344", "2016-07-25T08:30", None),
+    ("505 info line at 12:00", "gw-sloviansk-1", "fxo1", "+380662223344", "2016-07-25T12:00", None),
+    ("505 on Independence Day", "gw-sloviansk-1", "fxo1", "+380662223344", "2016-08-24T12:00", None),
+    ("old line into occupied Donetsk", "gw-kramatorsk-1", "gsm3", "+380501112233", "2016-07-25T12:00", None),
+]
+
+
+def _local_to_utc(table: routing.Table, local_iso: str) -> int:
+    """Local wall time in the table's zone -> UTC seconds (the offset is the zone's at that instant)."""
+    naive = int(datetime.fromisoformat(local_iso).replace(tzinfo=UTC).timestamp())
+    guess = naive - table.tz.utc_offset(naive)
+    return naive - table.tz.utc_offset(guess)
+
+
+def _row(t: RichTable, what: str, table: routing.Table, port: str, caller: str, now: int, busy) -> None:
+    d = routing.decide(table, port, caller, now, busy=busy)
+    lt = tz.localtime(now, table.tz)
+    style = {"dial": "green", "forward": "cyan", "callback": "yellow", "reject": "red"}[d.action]
+    decision = f"[{style}]{d.action}[/] " + " → ".join(d.targets)
+    t.add_row(what, f"{table.gateway}\n{port} ← {caller}", "%s %02d:%02d" % (tz.date_str(lt), lt[3], lt[4]),
+              decision, f"{d.reason}\n[dim]{d.route or 'no route'}[/]")
+
+
+@app.command()
+def preview(
+    gateway: Annotated[str | None, typer.Option(help="Reference gateway id, e.g. gw-toretsk-1")] = None,
+    port: Annotated[str, typer.Option(help="Inbound port")] = "gsm1",
+    caller: Annotated[str, typer.Option(help="Caller number")] = "+380671234567",
+    at: Annotated[str | None, typer.Option(help="Local time YYYY-MM-DDTHH:MM in the gateway's zone")] = None,
+    table_file: Annotated[Path | None, typer.Option("--table", help="A table body (JSON) instead of the reference")]
+    = None,
+) -> None:
+    """Show what a gateway decides for a call, from the shared routing code.
+
+    Without options, runs the reference deployment (DESIGN §9) through its
+    telling moments: centre full, Toretsk's switch-over, the 505 line's hours,
+    a holiday, a number in occupied territory.
+    """
+    from controller import reference
+
+    t = RichTable(title="citygate routing preview (reference deployment, Donetsk region police 102)")
+    for col in ("scenario", "gateway, port ← caller", "local time", "decision", "reason, route"):
+        t.add_column(col)
+    if table_file or gateway or at:
+        table = _load_file(table_file) if table_file else routing.load(reference.table(gateway or "gw-mariupol-1"))
+        now = _local_to_utc(table, at) if at else int(datetime.now(UTC).timestamp())
+        _row(t, "your call", table, port, caller, now, None)
+    else:
+        tables = {gw: routing.load(reference.table(gw)) for gw in reference.CITIES}
+        for what, gw, p, c, local, busy in SCENARIOS:
+            table = tables[gw]
+            _row(t, what, table, p, c, _local_to_utc(table, local), busy)
+    console.print(t)
+
+
+def _load_file(path: Path) -> routing.Table:
+    try:
+        return routing.load(path.read_bytes())
+    except routing.TableError as e:
+        console.print(f"[red]{path}: invalid table[/]: [bold]{e.path}[/]: {e.reason}")
+        raise typer.Exit(2) from None
+
+
+@table_app.command("check")
+def table_check(path: Annotated[Path, typer.Argument(help="Table body (JSON)", exists=True)]) -> None:
+    """Validate a table body; on error print the path of the bad field and why."""
+    table = _load_file(path)
+    console.print(f"[green]ok[/]: {table.gateway} version {table.version}, {len(table.routes)} routes, "
+                  f"{len(table.targets)} targets, {len(table.deny)} deny prefixes, sha256 {table.sha256}")
+
+
+@table_app.command("seal")
+def table_seal(
+    path: Annotated[Path, typer.Argument(help="Table body (JSON)", exists=True)],
+    key: Annotated[str, typer.Option(help="The gateway's key, 64 hex digits", envvar="CITYGATE_GATEWAY_KEY")],
+) -> None:
+    """Validate a body and print its signed MQTT envelope."""
+    _load_file(path)
+    typer.echo(routing.seal(path.read_bytes(), key).decode())
+
+
+@table_app.command("reference")
+def table_reference(gateway: Annotated[str, typer.Argument(help="Reference gateway id")] = "gw-toretsk-1") -> None:
+    """Print the reference deployment's table body for one gateway."""
+    from controller import reference
+
+    typer.echo(json.dumps(reference.table(gateway), indent=2))
+
+
+if __name__ == "__main__":
+    app()
