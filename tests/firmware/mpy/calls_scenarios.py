@@ -168,8 +168,8 @@ async def scenario(name):
     await settle(m, store, 2 if name == "max_calls" else (3 if name == "round_robin" else 1))
     await asyncio.sleep_ms(20)
     out = {"name": name, "records": store.records, "bridges": hw.bridges,
-           "dialled": {n: l.dialled for n, l in lines.items() if l.dialled},
-           "answered": {n: l.answered for n, l in lines.items() if l.answered},
+           "dialled": {n: ln.dialled for n, ln in lines.items() if ln.dialled},
+           "answered": {n: ln.answered for n, ln in lines.items() if ln.answered},
            "busy": m.busy, "lines_in_use": list(m.by_line.keys())}
     print(json.dumps(out))
 
