@@ -5,7 +5,9 @@ A body is parsed one top-level field, one target and one route at a time
 within an ESP32's heap. The same code validates tables in the controller.
 """
 
+import gc
 import json
+from collections import namedtuple
 
 from protocols import checks, jsonscan, tz
 from protocols.checks import at, item
@@ -18,6 +20,7 @@ APPLIED_ACTIONS = ("reject", "callback", "forward")
 STRATEGIES = ("sequential", "round_robin")
 DEFAULT_RING_TIMEOUT_S = 30
 REJECT = ("reject", None)
+CALLBACK = ("callback", None)
 _ID_RULE = "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,47}"
 _PORT_RULE = "must be a port name matching [a-z][a-z0-9]{0,15}"
 
@@ -26,41 +29,26 @@ class TableError(ContractError):
     """A table or its envelope broke the contract; the previous table stays."""
 
 
-class Target:
-    def __init__(self, tid, number, via, ring_timeout_s, max_calls, denied):
-        self.id = tid
-        self.number = number
-        self.via = via
-        self.ring_timeout_s = ring_timeout_s
-        self.max_calls = max_calls
-        self.denied = denied
+# Routes and targets (a call centre or number a route dials) are named
+# tuples: about half the heap of instances on
+# MicroPython, and a table holds hundreds of them.
+Target = namedtuple("Target", ("id", "number", "via", "ring_timeout_s", "max_calls", "denied"))
 
-
-class Route:
-    """A route; `hours` holds (weekday bit mask, start minute, end minute)
-    triples and actions are (name, target id) pairs, so deciding parses nothing."""
-
-    def __init__(self, rid, port, caller, start, until, hours, targets, strategy, fallback, after_hours):
-        self.id = rid
-        self.port = port
-        self.caller = caller
-        self.start = start
-        self.until = until
-        self.hours = hours
-        self.targets = targets
-        self.strategy = strategy
-        self.fallback = fallback
-        self.after_hours = after_hours
+# `hours` holds (weekday bit mask, start minute, end minute) triples and the
+# actions are (name, target id) pairs, so deciding parses nothing.
+Route = namedtuple("Route", ("id", "port", "caller", "start", "until", "hours", "targets", "strategy",
+                             "fallback", "after_hours"))
 
 
 class Table:
-    def __init__(self, gateway, version, issued_at, tz_text, deny, closed, targets, routes, sha256):
+    def __init__(self, gateway, version, issued_at, tz_text, deny, closed, targets, routes, sha256, lengths):
         self.gateway = gateway
         self.version = version
         self.issued_at = issued_at
         self.tz_text = tz_text
         self.tz = tz.parse(tz_text)
-        self.deny = deny
+        self._deny = deny  # b"\n+7\n+38064\n": one small object, however many prefixes
+        self._deny_lengths = lengths  # the distinct prefix lengths, for is_denied
         self.closed = closed
         self.targets = targets
         self.routes = routes
@@ -75,16 +63,25 @@ class Table:
             self._by_port[port] = found
         return found
 
+    @property
+    def deny(self):
+        """The forbidden prefixes, as a tuple (built on demand)."""
+        return tuple(p for p in self._deny.decode().split("\n") if p)
+
     def is_denied(self, number):
         """True when `number` starts with a forbidden prefix: checked again before every dial."""
-        for prefix in self.deny:
-            if number.startswith(prefix):
-                return True
-        return False
+        return _denied(self._deny, self._deny_lengths, number)
 
     def __repr__(self):
         return "Table(%s v%d, %d routes, %d targets)" % (
             self.gateway, self.version, len(self.routes), len(self.targets))
+
+
+def _denied(packed, lengths, number):
+    for n in lengths:
+        if len(number) >= n and packed.find(b"\n" + number[:n].encode() + b"\n") >= 0:
+            return True
+    return False
 
 
 class _Text:
@@ -98,6 +95,10 @@ class _Text:
 
     def __contains__(self, key):
         return key in self.spans
+
+    def get_raw_null(self, key):
+        s, e = self.spans[key]
+        return self.raw[s:e] == b"null"
 
     def get(self, key):
         span = self.spans.get(key)
@@ -125,6 +126,9 @@ class _Doc:
 
     def __contains__(self, key):
         return key in self.doc
+
+    def get_raw_null(self, key):
+        return self.doc.get(key) is None
 
     def get(self, key):
         return self.doc.get(key)
@@ -196,26 +200,30 @@ def _build(src, sha, expect_gateway, newer_than):
         tz.parse(rule)
     except ContractError as e:
         raise TableError("tz", e.reason)
-    deny = _strings(src, "deny", checks.is_e164_prefix, "must be an E.164 prefix: + then 1-15 digits")
+    deny, lengths = _packed_deny(src)
     closed = _strings(src, "closed", _is_date, "must be a date YYYY-MM-DD")
     _present(src, "targets")
     targets = {}
     for tid, t in src.members("targets"):
-        targets[tid] = _target(tid, t, deny)
+        targets[tid] = _target(tid, t, deny, lengths)
     _present(src, "routes")
     routes = []
     ids = {}
-    ports = {"*": "*"}
+    shared = {"*": "*"}  # one copy of each port name and hours list
     i = 0
     for r in src.elements("routes"):
         path = item("routes", i)
-        route = _route(checks.typed(r, path, dict), path, targets, ports)
+        route = _route(checks.typed(r, path, dict), path, targets, shared)
+        del r
+        if i % 16 == 15:
+            gc.collect()
         if route.id in ids:
             raise TableError(at(path, "id"), "duplicates the id of routes[%d]" % ids[route.id])
         ids[route.id] = i
         routes.append(route)
         i += 1
-    return Table(gw, version, issued, rule, deny, closed, targets, routes, sha)
+    gc.collect()
+    return Table(gw, version, issued, rule, deny, closed, targets, routes, sha, lengths)
 
 
 def _present(src, key):
@@ -247,7 +255,25 @@ def _is_date(s):
     return 1 <= d <= (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[m - 1]
 
 
-def _target(tid, t, deny):
+def _packed_deny(src):
+    """The deny list as one bytes object and its distinct prefix lengths, parsed one prefix at a time."""
+    if "deny" not in src or src.get_raw_null("deny"):
+        return b"\n", ()
+    out = bytearray(b"\n")
+    lengths = []
+    i = 0
+    for p in src.elements("deny"):
+        if not checks.is_e164_prefix(p):
+            raise TableError(item("deny", i), "must be an E.164 prefix: + then 1-15 digits")
+        out.extend(p.encode())
+        out.append(10)
+        if len(p) not in lengths:
+            lengths.append(len(p))
+        i += 1
+    return bytes(out), tuple(sorted(lengths))
+
+
+def _target(tid, t, deny, lengths):
     path = "targets." + str(tid)
     if not checks.is_ident(tid):
         raise TableError(path, "target id " + _ID_RULE)
@@ -268,21 +294,17 @@ def _target(tid, t, deny):
     cap = checks.get(t, "max_calls", path, int)
     if cap is not None and cap < 0:
         raise TableError(at(path, "max_calls"), "must be 0 or more")
-    denied = False
-    for prefix in deny:
-        if number.startswith(prefix):
-            denied = True
-    return Target(tid, number, tuple(via), ring, cap, denied)
+    return Target(tid, number, tuple(via), ring, cap, _denied(deny, lengths, number))
 
 
-def _route(r, path, targets, ports):
+def _route(r, path, targets, shared):
     rid = checks.need(r, "id", path, str)
     if not checks.is_ident(rid):
         raise TableError(at(path, "id"), _ID_RULE)
     port = checks.need(r, "port", path, str)
     if port != "*" and not checks.is_port_name(port):
         raise TableError(at(path, "port"), _PORT_RULE + " or \"*\"")
-    port = ports.setdefault(port, port)
+    port = shared.setdefault(port, port)
     callers = checks.get(r, "caller", path, list, [])
     for i in range(len(callers)):
         if not checks.is_caller_prefix(callers[i]):
@@ -296,6 +318,7 @@ def _route(r, path, targets, ports):
         hp = at(path, "hours")
         checks.typed(hours, hp, list)
         hours = tuple(_window(hours[i], item(hp, i)) for i in range(len(hours)))
+        hours = shared.setdefault(hours, hours)
     ids = checks.need(r, "targets", path, list)
     for i in range(len(ids)):
         if type(ids[i]) is not str or ids[i] not in targets:
@@ -347,7 +370,7 @@ def _action(r, key, path, targets):
     if name not in APPLIED_ACTIONS:
         raise TableError(at(path, "action"), "must be reject, callback or forward")
     if name != "forward":
-        return REJECT if name == "reject" else ("callback", None)
+        return REJECT if name == "reject" else CALLBACK
     target = act.get("target")
     if target is None:
         raise TableError(at(path, "target"), "is required when action is forward")
