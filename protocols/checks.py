@@ -109,9 +109,9 @@ def parse_json(data, path, max_bytes=None):
     inside a small heap.
     """
     t = type(data)
-    if t in (bytearray, memoryview):
+    if t is memoryview:
         data = bytes(data)
-    elif t is not str and t is not bytes:
+    elif t is not str and t is not bytes and t is not bytearray:
         raise ContractError(path, "expected JSON text (bytes or str)")
     if max_bytes is not None and len(data) > max_bytes:
         size = len(data.encode()) if t is str else len(data)
