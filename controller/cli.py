@@ -17,6 +17,8 @@ app = typer.Typer(help="citygate: edge call routing for city service numbers.", 
                   pretty_exceptions_show_locals=False)
 table_app = typer.Typer(help="Check and sign routing tables.", no_args_is_help=True)
 app.add_typer(table_app, name="table")
+board_app = typer.Typer(help="Gateway boards: emulate one on this machine.", no_args_is_help=True)
+app.add_typer(board_app, name="board")
 console = Console()
 
 # (what it shows, gateway, port, caller, local ISO time in Kyiv, busy counts)
@@ -115,6 +117,41 @@ def table_reference(gateway: Annotated[str, typer.Argument(help="Reference gatew
     from controller import reference
 
     typer.echo(json.dumps(reference.table(gateway), indent=2))
+
+
+@board_app.command("emulate")
+def board_emulate(
+    gateway: Annotated[str, typer.Option(help="Gateway id, [a-z0-9-]{3,32}")],
+    key: Annotated[str, typer.Option(help="The gateway's 32-byte key, 64 hex digits", envvar="CITYGATE_GATEWAY_KEY")],
+    broker: Annotated[str, typer.Option(help="mqtt://host:port of the controller's broker")],
+    profile: Annotated[str, typer.Option(help="Board profile")] = "esp32-2gsm",
+    workdir: Annotated[Path | None, typer.Option(help="Keep flash and board files here (default: temporary)")]
+    = None,
+    password: Annotated[str | None, typer.Option(help="MQTT password", envvar="CITYGATE_GATEWAY_PASSWORD")] = None,
+) -> None:
+    """Run the real firmware on the MicroPython unix port with emulated modems and flash, until Ctrl-C."""
+    import time
+
+    from hil_tests.rig.emulated import EmulatedRig
+
+    if len(key) != 64:
+        console.print("[red]--key must be 64 hex digits (the gateway's 32-byte key)[/]")
+        raise typer.Exit(2)
+    rig = EmulatedRig(gateway, key, broker, profile=profile, workdir=workdir, password=password)
+    console.print(f"[bold]{gateway}[/]: profile {profile}, flash in {rig.workdir}, broker {broker}; Ctrl-C stops")
+    shown = 0
+    try:
+        rig.power_on()
+        while True:
+            lines = rig.console().splitlines()
+            for line in lines[shown:]:
+                console.print(line, markup=False, highlight=False)
+            shown = len(lines)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        rig.close()
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ class CallMachine:
     async def _run(self, call):
         rec = {"t": "call", "start": call.start, "port": call.line.name, "caller": call.caller, "route": None,
                "outcome": "rejected", "target": None, "attempts": 0, "ring_s": 0, "talk_s": 0,
-               "reason": "no_route"}
+               "reason": "no_route", "tries": []}
         try:
             await self._route(call, rec)
         except Exception as e:  # a bug must not leave legs up or lose the record
@@ -147,6 +147,7 @@ class CallMachine:
             rec["attempts"] += 1
             rec["target"] = tid
             result = await self._attempt(call, out, tid, target)
+            rec["tries"].append([tid, result])
             if result == "answered":
                 rec["outcome"], rec["reason"] = "answered", "ok"
                 rec["ring_s"] = self._secs(call.t0)

@@ -43,7 +43,7 @@ class Clock:
             return self.floor + time.ticks_diff(time.ticks_ms(), 0) // 1000
         return max(self.floor, self._base + time.ticks_diff(time.ticks_ms(), self._t0) // 1000)
 
-    async def keep_synced(self, lines, every_s=600, retry_s=5):
+    async def keep_synced(self, lines, every_s=600, retry_s=1):
         """Refresh from the first GSM line that knows the network time."""
         while True:
             got = None

@@ -1,0 +1,154 @@
+"""Wiring and main loop of the gateway.
+
+Boot: mount flash, open the store (boot count, store id, outbox, counters),
+load the last table that verified, start every line, the clock, the call
+machine and the controller link, then feed the watchdog only while the main
+loop sees every part healthy.
+"""
+
+import asyncio
+import gc
+import sys
+import time
+
+from gw import profiles
+from gw.calls import CallMachine
+from gw.clock import Clock
+from gw.store import Store
+from protocols import routing
+from protocols.sign import sha256_hex
+
+COUNTERS_EVERY_S = 3600
+
+
+_T0 = time.ticks_ms()
+
+
+def log(*args):
+    """Console line stamped with seconds since boot."""
+    print("[%d]" % (time.ticks_diff(time.ticks_ms(), _T0) // 1000), *args)
+
+
+class Gateway:
+    def __init__(self, hw):
+        self.hw = hw
+        self.profile = hw.profile
+        self.t0 = time.ticks_ms()
+        root = hw.mount_flash()
+        self.store = Store.open(root)
+        for note in self.store.notes:
+            log("store: " + note)
+        cfg = self.store.config()
+        if cfg is None and hw.provision():
+            self.store.write_config(hw.provision())
+            cfg = self.store.config()
+        if cfg is None:
+            raise RuntimeError("no device config on flash: provision this board first (citygate board provision)")
+        self.cfg = cfg
+        self.id = cfg["id"]
+        self.key = cfg["key"]
+        self.clock = Clock(log)
+        self.table = None
+        self.table_payload_sha = None
+        self._load_stored_table()
+        self.lines = {}
+        for port in sorted(hw.ports()):
+            self.lines[port] = self._make_line(port)
+        self.machine = CallMachine(self.lines, self.store, self.clock, hw, lambda: self.table, log,
+                                   on_record=self._on_record)
+        from gw.link import Link
+
+        self.link = Link(self, cfg, log)
+        self.loop_ticks = 0
+
+    def _make_line(self, port):
+        reader, writer = self.hw.open_line(port)
+        kind = self.hw.port_kind(port)
+        if kind == "gsm":
+            from gw.gsm import GsmLine
+
+            return GsmLine(port, reader, writer, log=log)
+        from gw.fxo import FxoLine
+
+        return FxoLine(port, reader, writer, log=log)
+
+    def _load_stored_table(self):
+        payload = self.store.load_table()
+        if payload is None:
+            log("table: none stored yet")
+            return
+        try:
+            table = routing.unseal(payload, self.key, self.id, 0)
+        except routing.TableError as e:
+            log("table: stored table unusable: %s: %s" % (e.path, e.reason))
+            return
+        self.apply_table(table, sha256_hex(payload))
+        log("table: v%d loaded from flash" % table.version)
+
+    def apply_table(self, table, payload_sha):
+        self.table = table
+        self.table_payload_sha = payload_sha
+        if table.issued_at:
+            self.clock.floor = max(self.clock.floor, table.issued_at)
+        gc.collect()
+
+    def uptime_s(self):
+        return time.ticks_diff(time.ticks_ms(), self.t0) // 1000
+
+    def _on_record(self, rec):
+        self.link.poke()
+
+    async def selftest(self):
+        problems = []
+        for name, line in self.lines.items():
+            if not line.ready:
+                problems.append(name + " not ready")
+        if self.table is None:
+            problems.append("no routing table")
+        if not self.clock.synced:
+            problems.append("clock not synced to network time")
+        gc.collect()
+        free = gc.mem_free()
+        return {"ok": not problems, "problems": problems, "heap_free": free, "table_version":
+                self.table.version if self.table else None, "ports": {n: ln.status() for n, ln in self.lines.items()},
+                "outbox": self.store.last_seq - self.store.acked_seq}
+
+    async def _counters(self):
+        while True:
+            await asyncio.sleep(COUNTERS_EVERY_S)
+            self.store.counters_record(self.clock.now())
+            self.link.poke()
+
+    async def _main_loop(self):
+        """Feed the watchdog only while the event loop runs and memory is sane."""
+        while True:
+            await asyncio.sleep_ms(1000)
+            self.loop_ticks += 1
+            if gc.mem_free() < 4096:
+                gc.collect()
+            self.hw.wdt_feed()
+
+    async def run(self):
+        for line in self.lines.values():
+            asyncio.create_task(line.start())
+        asyncio.create_task(self.clock.keep_synced(list(self.lines.values())))
+        asyncio.create_task(self._counters())
+        asyncio.create_task(self.link.run())
+        log("gateway %s up: profile %s, ports %s, fw ready" % (self.id, self.profile, ",".join(self.lines)))
+        await self._main_loop()
+
+
+def main(board_path=None):
+    if sys.platform == "esp32" or board_path is None:
+        import json
+
+        from gw.hw_esp32 import Hardware
+        with open("/config.json") as f:
+            hw = Hardware(json.load(f).get("profile", "esp32-2gsm"))
+    else:
+        from gw.hw_unix import Hardware
+
+        hw = Hardware(board_path)
+    profiles.get(hw.profile)
+    gw = Gateway(hw)
+    asyncio.run(gw.run())

@@ -1,0 +1,211 @@
+"""The gateway's link to the controller over MQTT (DESIGN §3).
+
+Keeps one session up with capped exponential backoff, announces itself with a
+retained birth state (the last will says offline), verifies, stores, applies
+and acks tables, sends the outbox in batches and frees it on `events/ack`,
+and runs the controller's commands. Calls are routed whether or not this link
+is up: nothing here is awaited by the call machine.
+"""
+
+import asyncio
+import gc
+import json
+
+from gw import FW_VERSION
+from gw.mqtt import MQTTClient
+from protocols import messages, routing, topics
+from protocols.sign import sha256_hex
+
+BATCH = 50
+RESEND_AFTER_MS = 30000
+STATE_EVERY_S = 60
+
+
+def parse_url(url):
+    """mqtt://host:port -> (host, port)."""
+    if not url.startswith("mqtt://"):
+        raise ValueError("broker must be mqtt://host:port, got " + url)
+    hostport = url[7:].split("/")[0]
+    if ":" in hostport:
+        host, port = hostport.rsplit(":", 1)
+        return host, int(port)
+    return hostport, 1883
+
+
+class Link:
+    def __init__(self, gw, cfg, log=print):
+        self.gw = gw  # the app: store, clock, lines, table, key, hw
+        self.id = cfg["id"]
+        self.cfg = cfg
+        self.log = log
+        self.client = None
+        self.wake = asyncio.Event()
+        self.sent_upto = 0
+        self.sent_ms = 0
+        self.backoff_ms = 1000
+        self.connects = 0
+
+    # ------------------------------------------------------------ session
+
+    async def run(self):
+        host, port = parse_url(self.cfg["broker"])
+        while True:
+            try:
+                await self._session(host, port)
+                self.backoff_ms = 1000
+            except Exception as e:
+                self.log("link: " + repr(e))
+            if self.client is not None:
+                self.client.close()
+                self.client = None
+            await asyncio.sleep_ms(self.backoff_ms)
+            self.backoff_ms = min(self.backoff_ms * 2, 60000)
+
+    async def _session(self, host, port):
+        will = (topics.state(self.id), messages.encode("will", messages.will()), 1, True)
+        self.client = c = MQTTClient(self.id, host, port, user=self.cfg.get("user") or self.id,
+                                     password=self.cfg.get("password"), keepalive=30, will=will,
+                                     on_message=self._on_message, clean_session=False)
+        await c.connect()
+        self.connects += 1
+        self.log("link: connected to %s:%d" % (host, port))
+        for kind in topics.GATEWAY_READS:
+            await c.subscribe(topics.topic(self.id, kind), 1)
+        await self.publish_state()
+        self.sent_upto = self.gw.store.acked_seq
+        ticks = 0
+        while c.connected:
+            await self._send_events()
+            try:
+                await asyncio.wait_for_ms(self.wake.wait(), 1000)
+            except asyncio.TimeoutError:
+                pass
+            self.wake.clear()
+            ticks += 1
+            if ticks % STATE_EVERY_S == 0:
+                await self.publish_state()
+
+    def poke(self):
+        """A record was stored: send it soon."""
+        self.wake.set()
+
+    # ------------------------------------------------------------ outbound
+
+    async def publish_state(self):
+        if self.client is None or not self.client.connected:
+            return
+        g = self.gw
+        table = g.table
+        gc.collect()
+        state = messages.state(
+            online=True, fw=FW_VERSION, store_id=g.store.store_id, boot=g.store.boot,
+            table_version=table.version if table else None, table_sha256=table.sha256 if table else None,
+            last_seq=g.store.last_seq, ports={n: line.status() for n, line in g.lines.items()},
+            heap_free=gc.mem_free(), uptime_s=g.uptime_s(), clock=g.clock.now() if g.clock.synced else None)
+        state["profile"] = g.profile
+        state["outbox"] = g.store.last_seq - g.store.acked_seq
+        state["calls_in_progress"] = g.machine.in_progress()
+        await self.client.publish(topics.state(self.id), messages.encode("state", state), 1, True)
+
+    async def _send_events(self):
+        store = self.gw.store
+        if store.acked_seq > self.sent_upto:
+            self.sent_upto = store.acked_seq
+        if self.sent_upto > store.acked_seq and self.gw.clock.since_ms(self.sent_ms) > RESEND_AFTER_MS:
+            self.sent_upto = store.acked_seq  # no ack in time: send again from the last ack
+        while self.client is not None and self.client.connected:
+            records = [r for r in store.pending(BATCH) if r["seq"] > self.sent_upto]
+            if not records:
+                return
+            payload = messages.encode("events", messages.events(store.store_id, records))
+            del records
+            await self.client.publish(topics.events(self.id), payload, 1, False)
+            self.sent_upto = json.loads(payload)["records"][-1]["seq"]
+            self.sent_ms = self.gw.clock.ms()
+            gc.collect()
+
+    # ------------------------------------------------------------ inbound
+
+    async def _on_message(self, topic, payload, retained):
+        try:
+            gw, kind = topics.parse(topic)
+        except Exception:
+            gw = kind = None
+        if gw != self.id:  # some brokers (amqtt) replay other gateways' retained messages
+            self.log("link: ignored message on " + topic)
+            return
+        if kind == "table":
+            await self._on_table(payload)
+        elif kind == "events_ack":
+            try:
+                ack = messages.decode("events_ack", payload)
+            except Exception as e:
+                self.log("link: bad events ack " + repr(e))
+                return
+            if ack["store_id"] == self.gw.store.store_id:
+                self.gw.store.ack(ack["seq"])
+                self.wake.set()
+        elif kind == "cmd":
+            await self._on_cmd(payload)
+
+    async def _on_table(self, payload):
+        g = self.gw
+        digest = sha256_hex(payload)
+        if digest == g.table_payload_sha:
+            await self._ack_table(g.table.version, g.table.sha256, "applied", None)
+            return
+        current = g.table.version if g.table else 0
+        try:
+            table = routing.unseal(payload, g.key, self.id, current)
+        except routing.TableError as e:
+            self.log("link: table rejected: %s: %s" % (e.path, e.reason))
+            version, sha = _claimed(payload)
+            await self._ack_table(version, sha, "rejected", "%s: %s" % (e.path, e.reason))
+            g.store.append({"t": "alarm", "at": g.clock.now(), "code": "table_rejected",
+                            "detail": "%s: %s" % (e.path, e.reason)})
+            return
+        g.store.save_table(payload, table.version)
+        g.apply_table(table, digest)
+        self.log("link: table v%d applied" % table.version)
+        await self._ack_table(table.version, table.sha256, "applied", None)
+        await self.publish_state()
+
+    async def _ack_table(self, version, sha, status, reason):
+        ack = messages.table_ack(version if version is not None else 0, sha, status, reason)
+        await self.client.publish(topics.table_ack(self.id), messages.encode("table_ack", ack), 1, False)
+
+    async def _on_cmd(self, payload):
+        try:
+            cmd = messages.decode("cmd", payload)
+        except Exception as e:
+            self.log("link: bad cmd " + repr(e))
+            return
+        op = cmd["op"]
+        ok, result, error = True, None, None
+        if op == "resend_state":
+            await self.publish_state()
+            result = "sent"
+        elif op == "selftest":
+            result = await self.gw.selftest()
+            ok = result["ok"]
+            if not ok:
+                error = "; ".join(result["problems"])
+        elif op == "reboot":
+            result = "rebooting"
+        else:
+            ok, error = False, "unknown op " + op
+        msg = messages.cmd_result(cmd["id"], ok, result=result if ok else None, error=error)
+        await self.client.publish(topics.cmd_result(self.id), messages.encode("cmd_result", msg), 1, False)
+        if op == "reboot":
+            await asyncio.sleep_ms(500)
+            self.gw.hw.reset()
+
+
+def _claimed(payload):
+    """Best effort (version, body sha256) of a rejected envelope, for its ack."""
+    try:
+        body = json.loads(payload)["body"]
+        version = json.loads(body).get("version")
+        return (version if type(version) is int and version >= 0 else None), sha256_hex(body.encode())
+    except Exception:
+        return None, None
