@@ -68,7 +68,14 @@ def _map(key_ok, key_reason, value_ok):
 
 
 _ports = _map(checks.is_port_name, "is not " + _PORT, dict)
-_counts = _map(checks.is_ident, "is not " + _IDENT, _map(_is_text, "must be a non-empty name", _is_nat))
+NO_ROUTE = "-"  # the counters' key for calls that matched no route
+
+
+def _is_counted(k):
+    return k == NO_ROUTE or checks.is_ident(k)
+
+
+_counts = _map(_is_counted, "is not " + _IDENT + ' or "-"', _map(_is_text, "must be a non-empty name", _is_nat))
 _OPT, _REQ, _NULL, _REQ_NULL = 0, 1, 2, 3
 
 

@@ -87,6 +87,8 @@ class CallMachine:
                 self.on_record(rec)
 
     async def _route(self, call, rec):
+        await self.clock.refresh(call.line)
+        call.start = rec["start"] = self.clock.now()
         table = self.table_ref()
         if table is None:
             rec["reason"] = "no_route"

@@ -43,6 +43,19 @@ class Clock:
             return self.floor + time.ticks_diff(time.ticks_ms(), 0) // 1000
         return max(self.floor, self._base + time.ticks_diff(time.ticks_ms(), self._t0) // 1000)
 
+    async def refresh(self, line, timeout_ms=500):
+        """Read the network time from `line` now (each inbound call does, so opening hours
+        follow the operator's clock to the second); keep the carried clock on failure."""
+        query = getattr(line, "clock_query", None)
+        if query is None:
+            return
+        try:
+            got = await asyncio.wait_for_ms(query(), timeout_ms)
+        except Exception:
+            return
+        if got:
+            self.set(got, line.name)
+
     async def keep_synced(self, lines, every_s=600, retry_s=1):
         """Refresh from the first GSM line that knows the network time."""
         while True:

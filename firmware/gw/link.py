@@ -44,6 +44,7 @@ class Link:
         self.sent_ms = 0
         self.backoff_ms = 1000
         self.connects = 0
+        self.reported_ready = None
 
     # ------------------------------------------------------------ session
 
@@ -82,8 +83,12 @@ class Link:
                 pass
             self.wake.clear()
             ticks += 1
-            if ticks % STATE_EVERY_S == 0:
+            if ticks % STATE_EVERY_S == 0 or self._readiness() != self.reported_ready:
                 await self.publish_state()
+
+    def _readiness(self):
+        """Which ports are up: a change is news for the controller."""
+        return [n for n, line in self.gw.lines.items() if line.ready]
 
     def poke(self):
         """A record was stored: send it soon."""
@@ -96,6 +101,7 @@ class Link:
             return
         g = self.gw
         table = g.table
+        self.reported_ready = self._readiness()
         gc.collect()
         state = messages.state(
             online=True, fw=FW_VERSION, store_id=g.store.store_id, boot=g.store.boot,
@@ -192,6 +198,10 @@ class Link:
                 error = "; ".join(result["problems"])
         elif op == "reboot":
             result = "rebooting"
+        elif op == "counters":
+            seq = self.gw.store.counters_record(self.gw.clock.now())
+            result = {"seq": seq}
+            self.wake.set()
         else:
             ok, error = False, "unknown op " + op
         msg = messages.cmd_result(cmd["id"], ok, result=result if ok else None, error=error)

@@ -15,6 +15,17 @@ PROFILES = {
         "bridge_pins": {"gsm1:gsm2": 33},
         "wdt_ms": 30000,
     },
+    "esp32-4gsm": {
+        "heap": "220K",
+        "ports": {
+            "gsm1": {"kind": "gsm", "uart": 1, "tx": 17, "rx": 16, "power": 4},
+            "gsm2": {"kind": "gsm", "uart": 2, "tx": 26, "rx": 27, "power": 14},
+            "gsm3": {"kind": "gsm", "uart": 3, "tx": 18, "rx": 19, "power": 15},
+            "gsm4": {"kind": "gsm", "uart": 4, "tx": 21, "rx": 22, "power": 13},
+        },
+        "bridge_pins": {"gsm1:gsm3": 32, "gsm1:gsm4": 33, "gsm2:gsm3": 25, "gsm2:gsm4": 26},
+        "wdt_ms": 30000,
+    },
     "esp32-gsm-fxo": {
         "heap": "220K",
         "ports": {

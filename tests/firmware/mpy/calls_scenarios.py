@@ -39,6 +39,9 @@ class Clock:
     def now(self):
         return 1700000000 + 12 * 3600  # noon UTC
 
+    async def refresh(self, line):
+        pass
+
 
 class Line:
     behaviour = {}  # number -> (result, delay_ms, talk_ms)
