@@ -50,14 +50,15 @@ class Gateway:
         self.clock = Clock(log)
         self.table = None
         self.table_payload_sha = None
-        self._load_stored_table()
         self.lines = {}
-        for port in sorted(hw.ports()):
+        for port in sorted(hw.ports()):  # code first, while the heap is unfragmented
             self.lines[port] = self._make_line(port)
+        from gw.link import Link  # imported now for the same reason
+
+        gc.collect()
+        self._load_stored_table()
         self.machine = CallMachine(self.lines, self.store, self.clock, hw, lambda: self.table, log,
                                    on_record=self._on_record)
-        from gw.link import Link
-
         self.link = Link(self, cfg, log)
         self.loop_ticks = 0
 
@@ -77,12 +78,14 @@ class Gateway:
         if payload is None:
             log("table: none stored yet")
             return
+        digest = sha256_hex(payload)
         try:
             table = routing.unseal(payload, self.key, self.id, 0)
         except routing.TableError as e:
             log("table: stored table unusable: %s: %s" % (e.path, e.reason))
             return
-        self.apply_table(table, sha256_hex(payload))
+        del payload
+        self.apply_table(table, digest)
         log("table: v%d loaded from flash" % table.version)
 
     def apply_table(self, table, payload_sha):

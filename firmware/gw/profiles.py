@@ -15,8 +15,10 @@ PROFILES = {
         "bridge_pins": {"gsm1:gsm2": 33},
         "wdt_ms": 30000,
     },
-    "esp32-4gsm": {
-        "heap": "220K",
+    # Four modules need more UARTs than an ESP32 has: two of them hang on an SC16IS752
+    # SPI dual UART, and the WROVER module's PSRAM gives the heap room for four lines.
+    "esp32-wrover-4gsm": {
+        "heap": "320K",
         "ports": {
             "gsm1": {"kind": "gsm", "uart": 1, "tx": 17, "rx": 16, "power": 4},
             "gsm2": {"kind": "gsm", "uart": 2, "tx": 26, "rx": 27, "power": 14},

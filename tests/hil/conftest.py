@@ -62,7 +62,7 @@ def peer(hil_broker):
         yield p
 
 
-def start_board(gw: str, broker, peer: ControllerPeer, profile: str = "esp32-4gsm", table: dict | None = None):
+def start_board(gw: str, broker, peer: ControllerPeer, profile: str = "esp32-wrover-4gsm", table: dict | None = None):
     rig = EmulatedRig(gw, KEY, broker.url, profile=profile)
     rig.network.set_time(MONDAY_NOON)
     for number, behaviour in CENTRES.items():
