@@ -130,3 +130,50 @@ def top_members(b, path):
     if _ws(b, end) != len(b):
         _bad(path, "trailing data at byte " + str(end))
     return out
+
+
+_ESCAPES = {34: 34, 92: 92, 47: 47, 98: 8, 102: 12, 110: 10, 114: 13, 116: 9}
+
+
+def _hex4(b, i, path):
+    try:
+        return int(bytes(b[i:i + 4]), 16) if len(b) >= i + 4 else _bad(path, "short \\u escape")
+    except ValueError:
+        _bad(path, "bad \\u escape")
+
+
+def unescape_to_front(buf, s, e, path):
+    """The JSON string at buf[s:e] (quotes included) decoded to UTF-8 and moved to the front of the
+    bytearray `buf`, which is then cut to its length. The decoded text is never longer than its
+    escaped form, so writing behind the read position is safe: no second copy of a big body."""
+    w, r, end = 0, s + 1, e - 1
+    while r < end:
+        j = buf.find(b"\\", r, end)
+        stop = end if j < 0 else j
+        while r < stop:  # copy the plain run in small slices: bounded temporary memory
+            k = min(stop - r, 256)
+            buf[w:w + k] = buf[r:r + k]
+            w += k
+            r += k
+        if j < 0:
+            break
+        c = buf[r + 1] if r + 1 < end else 0
+        if c in _ESCAPES:
+            buf[w] = _ESCAPES[c]
+            w += 1
+            r += 2
+            continue
+        if c != 117:  # \u
+            _bad(path, "bad escape at byte " + str(r))
+        cp = _hex4(buf, r + 2, path)
+        r += 6
+        if 0xD800 <= cp < 0xDC00 and buf[r:r + 2] == b"\\u":
+            lo = _hex4(buf, r + 2, path)
+            if 0xDC00 <= lo < 0xE000:
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+                r += 6
+        enc = chr(cp).encode() if not 0xD800 <= cp < 0xE000 else _bad(path, "lone surrogate")
+        buf[w:w + len(enc)] = enc
+        w += len(enc)
+    buf[w:] = b""
+    return w

@@ -8,9 +8,9 @@ preview a call before a table is pushed.
 
 import json
 
-from protocols import checks, tz
+from protocols import checks, jsonscan, tz
 from protocols.errors import ContractError
-from protocols.sign import hmac_sha256, same_digest, to_key
+from protocols.sign import hmac_sha256, same_digest, sha256_hex, to_key
 from protocols.table import MAX_BODY, Table, TableError, load  # noqa: F401  (the contract's names)
 
 MAX_ENVELOPE = 3 * MAX_BODY
@@ -128,25 +128,84 @@ def seal(body, key):
 
 def unseal(payload, key, gateway, current_version=0):
     """Check envelope, signature, gateway id and anti-rollback, then load()."""
+    if type(payload) is str:
+        payload = payload.encode()
+    if type(payload) not in (bytes, bytearray, memoryview):
+        raise TableError("envelope", "must be bytes")
+    table, _ = unseal_into(bytearray(payload), key, gateway, current_version)
+    return table
+
+
+def unseal_into(buf, key, gateway, current_version=0):
+    """unseal() on a bytearray the caller gives up: the envelope is decoded in place, leaving
+    `buf` holding the body, so a board needs no second copy of a 32 KiB table.
+    Returns (table, sig). A TableError carries `version` and `sha256` of the body when known."""
+    env = _envelope(buf)
+    sig = env["sig"]
+    s, e = env["body"]
+    jsonscan.unescape_to_front(buf, s, e, "body")
+    return verify_body(buf, sig, key, gateway, current_version), sig
+
+
+def _envelope(buf):
     try:
-        env = checks.parse_json(payload, "envelope", MAX_ENVELOPE)
+        if len(buf) > MAX_ENVELOPE:
+            raise TableError("envelope", "is %d bytes, more than the %d allowed" % (len(buf), MAX_ENVELOPE))
+        spans = {}
+        for k, vs, ve in jsonscan.top_members(buf, "envelope"):
+            spans[k] = (vs, ve)
+    except TableError:
+        raise
     except ContractError as e:
         raise TableError(e.path, e.reason)
-    if type(env) is not dict:
-        raise TableError("envelope", "must be a JSON object")
-    if env.get("v") != 1:
-        raise TableError("v", "must be 1")
-    if env.get("alg") != "HS256":
-        raise TableError("alg", "must be HS256")
-    sig = env.get("sig")
+    out = {}
+    for key, want in (("v", 1), ("alg", "HS256")):
+        got = _small(buf, spans, key)
+        if got != want:
+            raise TableError(key, "must be " + json.dumps(want))
+    sig = _small(buf, spans, "sig")
     if not checks.is_hex(sig, 64):
         raise TableError("sig", "must be 64 lowercase hex digits")
-    body = env.get("body")
-    if type(body) is not str:
+    out["sig"] = sig
+    span = spans.get("body")
+    if span is None or buf[span[0]] != 34:
         raise TableError("body", "must be a string holding the table JSON")
-    del env
-    raw = body.encode()
-    del body
-    if not same_digest(hmac_sha256(to_key(key), raw), sig):
-        raise TableError("sig", "signature does not match: wrong key or altered body")
-    return load(raw, gateway=gateway, newer_than=current_version)
+    out["body"] = span
+    return out
+
+
+def _small(buf, spans, key):
+    span = spans.get(key)
+    if span is None or span[1] - span[0] > 200:
+        return None
+    try:
+        return json.loads(buf[span[0]:span[1]])
+    except ValueError:
+        return None
+
+
+def verify_body(body, sig, key, gateway, current_version=0):
+    """A table body and its signature -> Table, with every check of unseal()."""
+    if not same_digest(hmac_sha256(to_key(key), body), sig):
+        raise _tagged(TableError("sig", "signature does not match: wrong key or altered body"), body)
+    try:
+        return load(body, gateway=gateway, newer_than=current_version)
+    except TableError as e:
+        raise _tagged(e, body)
+
+
+def _tagged(err, body):
+    """Attach what is known of a refused body to its error, for the table ack."""
+    err.sha256 = sha256_hex(body)
+    err.version = None
+    try:
+        i = body.find(b'"version"')
+        if i >= 0:
+            j = body.find(b":", i) + 1
+            k = j
+            while k < len(body) and body[k] in b" 0123456789":
+                k += 1
+            err.version = int(bytes(body[j:k]))
+    except Exception:
+        pass
+    return err

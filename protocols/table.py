@@ -156,7 +156,9 @@ def load(body, gateway=None, newer_than=None):
             t = type(body)
             if t is str:
                 raw = body.encode()
-            elif t is bytes or t is bytearray or t is memoryview:
+            elif t is bytes or t is bytearray:
+                raw = body  # parsed where it lies, no copy
+            elif t is memoryview:
                 raw = bytes(body)
             else:
                 raise TableError("body", "must be JSON text or an object, not " + t.__name__)

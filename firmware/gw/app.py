@@ -29,12 +29,34 @@ def log(*args):
     print("[%d]" % (time.ticks_diff(time.ticks_ms(), _T0) // 1000), *args)
 
 
+def _driver(kind):
+    if kind == "gsm":
+        from gw.gsm import GsmLine
+
+        return GsmLine
+    if kind == "fxo":
+        from gw.fxo import FxoLine
+
+        return FxoLine
+    raise ValueError("no line driver for port kind %r" % kind)
+
+
 class Gateway:
-    def __init__(self, hw):
+    def __init__(self, hw, root):
         self.hw = hw
         self.profile = hw.profile
         self.t0 = time.ticks_ms()
-        root = hw.mount_flash()
+        # All code is imported first, while the heap is whole: a store recovering from a power
+        # cut or a big table leaves it fragmented, and a module's bytecode needs one piece.
+        drivers = {}
+        for port in hw.ports():
+            kind = hw.port_kind(port)
+            if kind not in drivers:
+                drivers[kind] = _driver(kind)
+        self.drivers = drivers
+        from gw.link import Link
+
+        gc.collect()
         self.store = Store.open(root)
         for note in self.store.notes:
             log("store: " + note)
@@ -51,10 +73,8 @@ class Gateway:
         self.table = None
         self.table_payload_sha = None
         self.lines = {}
-        for port in sorted(hw.ports()):  # code first, while the heap is unfragmented
+        for port in sorted(hw.ports()):
             self.lines[port] = self._make_line(port)
-        from gw.link import Link  # imported now for the same reason
-
         gc.collect()
         self._load_stored_table()
         self.machine = CallMachine(self.lines, self.store, self.clock, hw, lambda: self.table, log,
@@ -64,23 +84,21 @@ class Gateway:
 
     def _make_line(self, port):
         reader, writer = self.hw.open_line(port)
-        kind = self.hw.port_kind(port)
-        if kind == "gsm":
-            from gw.gsm import GsmLine
-
-            return GsmLine(port, reader, writer, log=log)
-        from gw.fxo import FxoLine
-
-        return FxoLine(port, reader, writer, log=log)
+        return self.drivers[self.hw.port_kind(port)](port, reader, writer, log=log)
 
     def _load_stored_table(self):
         payload = self.store.load_table()
         if payload is None:
             log("table: none stored yet")
             return
-        digest = sha256_hex(payload)
+        sig = self.store.table_sig
         try:
-            table = routing.unseal(payload, self.key, self.id, 0)
+            if sig:  # the body and its signature, as the link stores them
+                table = routing.verify_body(payload, sig, self.key, self.id, 0)
+                digest = None  # the next retained envelope is checked in full, then re-acked
+            else:
+                digest = sha256_hex(payload)
+                table = routing.unseal(payload, self.key, self.id, 0)
         except routing.TableError as e:
             log("table: stored table unusable: %s: %s" % (e.path, e.reason))
             return
@@ -141,17 +159,8 @@ class Gateway:
         await self._main_loop()
 
 
-def main(board_path=None):
-    if sys.platform == "esp32" or board_path is None:
-        import json
-
-        from gw.hw_esp32 import Hardware
-        with open("/config.json") as f:
-            hw = Hardware(json.load(f).get("profile", "esp32-2gsm"))
-    else:
-        from gw.hw_unix import Hardware
-
-        hw = Hardware(board_path)
+def run(hw, root):
+    """Start the gateway on a mounted flash (main.py mounts it before any code is imported)."""
     profiles.get(hw.profile)
-    gw = Gateway(hw)
+    gw = Gateway(hw, root)
     asyncio.run(gw.run())

@@ -25,6 +25,8 @@ class _Call:
         self.caller_gone = asyncio.Event()
         self.far_gone = asyncio.Event()
         self.out = None  # the outbound line while dialling or talking
+        self.releasing = False
+        self.released = asyncio.Event()
 
 
 class CallMachine:
@@ -49,12 +51,14 @@ class CallMachine:
     def on_line_event(self, line, event, arg):
         """Called by the line drivers; never blocks."""
         if event == "ring":
-            if line.name in self.by_line:
+            busy = self.by_line.get(line.name)
+            if busy is not None and not busy.releasing:
                 self.log("calls: ring on busy line " + line.name + " ignored")
                 return
+            self.log("calls: %s rings from %s" % (line.name, arg))
             call = _Call(line, arg, self.clock.now(), self.clock.ms())
-            self.by_line[line.name] = call
-            asyncio.create_task(self._run(call))
+            self.by_line[line.name] = call  # line events now belong to the new call
+            asyncio.create_task(self._run(call, busy))
         elif event == "hangup":
             call = self.by_line.get(line.name)
             if call is None:
@@ -68,7 +72,9 @@ class CallMachine:
             self.store.append({"t": "alarm", "at": self.clock.now(), "code": code, "detail": detail,
                                "port": line.name})
 
-    async def _run(self, call):
+    async def _run(self, call, previous=None):
+        if previous is not None:  # a new call right after ATH: let the last one finish releasing first
+            await previous.released.wait()
         rec = {"t": "call", "start": call.start, "port": call.line.name, "caller": call.caller, "route": None,
                "outcome": "rejected", "target": None, "attempts": 0, "ring_s": 0, "talk_s": 0,
                "reason": "no_route", "tries": []}
@@ -78,10 +84,14 @@ class CallMachine:
             self.log("calls: error " + repr(e))
             rec["outcome"], rec["reason"] = "failed", "failed"
         finally:
+            call.releasing = True
             await self._release(call)
+            call.released.set()
             if rec["outcome"] != "answered":
                 rec["ring_s"] = self._secs(call.t0)
             self.calls += 1
+            self.log("calls: %s from %s: %s (%s) via %s" % (rec["port"], rec["caller"], rec["outcome"],
+                                                           rec["reason"], rec["target"]))
             self.store.append(rec)
             if self.on_record:
                 self.on_record(rec)

@@ -55,7 +55,8 @@ class Link:
                 await self._session(host, port)
                 self.backoff_ms = 1000
             except Exception as e:
-                self.log("link: " + repr(e))
+                cause = getattr(self.client, "error", None)
+                self.log("link: " + repr(e) + (" (cause: %r)" % (cause,) if cause else ""))
             if self.client is not None:
                 self.client.close()
                 self.client = None
@@ -140,6 +141,14 @@ class Link:
         if gw != self.id:  # some brokers (amqtt) replay other gateways' retained messages
             self.log("link: ignored message on " + topic)
             return
+        if payload is None:  # the client could not hold it
+            self.log("link: %s message dropped: no room in the heap" % kind)
+            if kind == "table":
+                why = "envelope: does not fit in this gateway's memory"
+                await self._ack_table(None, None, "rejected", why)
+                self.gw.store.append({"t": "alarm", "at": self.gw.clock.now(), "code": "table_too_big",
+                                      "detail": why})
+            return
         if kind == "table":
             await self._on_table(payload)
         elif kind == "events_ack":
@@ -161,23 +170,33 @@ class Link:
             await self._ack_table(g.table.version, g.table.sha256, "applied", None)
             return
         current = g.table.version if g.table else 0
+        if type(payload) is not bytearray:
+            payload = bytearray(payload)
+        gc.collect()
         try:
-            table = routing.unseal(payload, g.key, self.id, current)
+            table, sig = routing.unseal_into(payload, g.key, self.id, current)  # payload now holds the body
         except routing.TableError as e:
-            self.log("link: table rejected: %s: %s" % (e.path, e.reason))
-            version, sha = _claimed(payload)
-            await self._ack_table(version, sha, "rejected", "%s: %s" % (e.path, e.reason))
-            g.store.append({"t": "alarm", "at": g.clock.now(), "code": "table_rejected",
-                            "detail": "%s: %s" % (e.path, e.reason)})
+            if g.table is not None and getattr(e, "sha256", None) == g.table.sha256:
+                g.table_payload_sha = digest  # the table we run, delivered again (retained, after a boot)
+                await self._ack_table(g.table.version, g.table.sha256, "applied", None)
+                return
+            why = "%s: %s" % (e.path, e.reason)
+            self.log("link: table rejected: " + why)
+            del payload
+            await self._ack_table(getattr(e, "version", None), getattr(e, "sha256", None), "rejected", why)
+            g.store.append({"t": "alarm", "at": g.clock.now(), "code": "table_rejected", "detail": why})
             return
-        g.store.save_table(payload, table.version)
+        g.store.save_table(payload, table.version, sig)
+        del payload
         g.apply_table(table, digest)
         self.log("link: table v%d applied" % table.version)
         await self._ack_table(table.version, table.sha256, "applied", None)
         await self.publish_state()
 
     async def _ack_table(self, version, sha, status, reason):
-        ack = messages.table_ack(version if version is not None else 0, sha, status, reason)
+        if version is None or version < 0:
+            version = 0
+        ack = messages.table_ack(version, sha, status, reason)
         await self.client.publish(topics.table_ack(self.id), messages.encode("table_ack", ack), 1, False)
 
     async def _on_cmd(self, payload):
@@ -198,6 +217,12 @@ class Link:
                 error = "; ".join(result["problems"])
         elif op == "reboot":
             result = "rebooting"
+        elif op == "meminfo":
+            import micropython
+
+            gc.collect()
+            micropython.mem_info()  # printed on the console: free, max free block, fragmentation
+            result = {"heap_free": gc.mem_free(), "heap_alloc": gc.mem_alloc()}
         elif op == "counters":
             seq = self.gw.store.counters_record(self.gw.clock.now())
             result = {"seq": seq}
@@ -209,13 +234,3 @@ class Link:
         if op == "reboot":
             await asyncio.sleep_ms(500)
             self.gw.hw.reset()
-
-
-def _claimed(payload):
-    """Best effort (version, body sha256) of a rejected envelope, for its ack."""
-    try:
-        body = json.loads(payload)["body"]
-        version = json.loads(body).get("version")
-        return (version if type(version) is int and version >= 0 else None), sha256_hex(body.encode())
-    except Exception:
-        return None, None

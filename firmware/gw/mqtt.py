@@ -8,7 +8,8 @@
 # Inbound messages queue up for on_message(topic, payload, retained), called one at a time in
 # arrival order outside the reader, so a handler may itself publish at QoS 1 and await the PUBACK.
 # A QoS 1 message is acked only after on_message returned (or its coroutine finished); an
-# exception in on_message is printed and the message is still acked. `payload` is the exact-size
+# exception in on_message is printed and the message is still acked. `payload` is None for a
+# message too big for MAX_IN or for the heap (it was skipped); otherwise it is the exact-size
 # bytearray the message was read into (no second copy; json.loads and hashlib take it as is).
 # A handler still running when the link dies is left to finish, never cancelled.
 import asyncio
@@ -321,17 +322,26 @@ class MQTTClient:
         plen = n - 2 - len(topic) - (2 if qos else 0)
         if plen < 0 or qos > 1:
             raise MQTTError(PROTO, "PUBLISH")
-        if plen > MAX_IN:  # skip it in small bites and ack it, or it comes back forever
+        payload = None
+        if plen <= MAX_IN:
+            if plen > 4096:
+                gc.collect()
+            try:
+                payload = bytearray(plen)
+            except MemoryError:  # no piece of heap that big: the handler hears of it (payload None)
+                payload = None
+        if payload is None:  # skip it in small bites and ack it, or it comes back forever
+            self.dropped += 1
             scratch = bytearray(256)
             while plen:
                 k = min(plen, 256)
                 await self._fill(scratch, k)
                 plen -= k
-            self.dropped += 1
+            if self.on_message is not None:
+                self._q.append((topic.decode(), None, bool(first & 1), pid))
+                self._qev.set()
+                return
             return await self._send((puback(pid),)) if qos else None
-        if plen > 4096:
-            gc.collect()
-        payload = bytearray(plen)
         await self._fill(payload)
         if qos and first & 8:  # DUP: drop a copy of one we have handled (ack again) or still hold
             if pid in self._seen:

@@ -202,10 +202,14 @@ class Store:
     def write_config(self, cfg):
         _write(self.root + "/config.json", json.dumps(cfg).encode())
 
-    def save_table(self, payload, version):
-        """Atomically replace the table with `payload` (the signed envelope) of `version`."""
+    def save_table(self, payload, version, sig=None):
+        """Atomically replace the table with `payload` of `version`: the signed envelope, or the
+        body alone with its signature `sig` (kept in the header line)."""
         payload = payload.encode() if isinstance(payload, str) else payload
-        head = json.dumps({"version": int(version), "len": len(payload), "crc": _crc(payload)})
+        head = {"version": int(version), "len": len(payload), "crc": _crc(payload)}
+        if sig:
+            head["sig"] = sig
+        head = json.dumps(head)
         with open(self.root + "/table.json.tmp", "wb") as f:
             f.write(head.encode() + b"\n")
             f.write(payload)
@@ -215,12 +219,14 @@ class Store:
     def load_table(self):
         """The stored table payload (bytes) when whole and intact, else None."""
         self._table = None
+        self.table_sig = None
         try:
             with open(self.root + "/table.json", "rb") as f:
                 h, b = json.loads(f.readline()), f.read()
             if len(b) != h["len"] or _crc(b) != h["crc"]:
                 raise ValueError("length or crc")
             self._table = int(h["version"])
+            self.table_sig = h.get("sig")
             return b
         except OSError:
             return None  # no table stored yet

@@ -105,14 +105,21 @@ class EmulatedRig:
         self._reader.start()
 
     def power_off(self) -> None:
-        """Sudden loss of power: the process is killed, nothing is flushed."""
+        """Sudden loss of power: the process is killed, nothing is flushed, and the modems,
+        which the board powers, drop their calls and restart."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        self._modems_lose_power()
         self._log("=== rig: power off ===")
+
+    def _modems_lose_power(self) -> None:
+        for port, p in self.spec["ports"].items():
+            if p["kind"] == "gsm":
+                self.network.power_cycle(port)
 
     def power_cycle(self) -> None:
         self.power_off()
@@ -153,6 +160,7 @@ class EmulatedRig:
             if line.startswith("POWER-CUT"):
                 self.power_cuts += 1
                 os.killpg(proc.pid, signal.SIGKILL)
+                self._modems_lose_power()
         code = proc.wait()
         if code == REBOOT_EXIT and self._auto_reboot and self.proc is proc:
             self._log("=== rig: firmware asked for a reset ===")

@@ -190,3 +190,25 @@ def test_table_sha256_is_of_the_signed_body():
 def test_seal_rejects_a_short_key():
     with pytest.raises(ValueError, match="at least 16 bytes"):
         routing.seal(b"{}", b"short")
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=300), st.booleans(), st.binary(max_size=20))
+def test_in_place_unescape_equals_json_decoding(text, ascii_only, prefix):
+    from protocols import jsonscan
+
+    quoted = json.dumps(text, ensure_ascii=ascii_only).encode()
+    buf = bytearray(prefix + quoted + b"tail")
+    n = jsonscan.unescape_to_front(buf, len(prefix), len(prefix) + len(quoted), "body")
+    assert bytes(buf) == text.encode("utf-8", "surrogatepass") and n == len(buf)
+
+
+def test_unseal_into_leaves_the_body_in_the_buffer_and_tags_errors():
+    body = json.dumps(dict(REFERENCE, note="Маріуполь \"102\" \\ ok"), ensure_ascii=False).encode()
+    buf = bytearray(routing.seal(body, KEY))
+    table, sig = routing.unseal_into(buf, KEY, "gw-toretsk-1")
+    assert bytes(buf) == body and table.sha256 == hashlib.sha256(body).hexdigest()
+    assert routing.verify_body(bytes(buf), sig, KEY, "gw-toretsk-1").version == table.version
+    with pytest.raises(routing.TableError) as err:
+        routing.unseal_into(bytearray(routing.seal(body, KEY)), KEY, "gw-toretsk-1", current_version=7)
+    assert (err.value.path, err.value.version, err.value.sha256) == ("version", 7, hashlib.sha256(body).hexdigest())
