@@ -8,7 +8,6 @@ loop sees every part healthy.
 
 import asyncio
 import gc
-import sys
 import time
 
 from gw import profiles
