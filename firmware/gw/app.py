@@ -80,6 +80,7 @@ class Gateway:
                                    on_record=self._on_record)
         self.link = Link(self, cfg, log)
         self.loop_ticks = 0
+        self.heap_min_free = gc.mem_free()  # the low-water mark, for the state and the bench
 
     def _make_line(self, port):
         reader, writer = self.hw.open_line(port)
@@ -116,7 +117,15 @@ class Gateway:
         return time.ticks_diff(time.ticks_ms(), self.t0) // 1000
 
     def _on_record(self, rec):
+        self._heap_sample()
         self.link.poke()
+
+    def _heap_sample(self):
+        """Collect, then note the live heap's low-water mark (once a second and after each call)."""
+        gc.collect()
+        free = gc.mem_free()
+        if free < self.heap_min_free:
+            self.heap_min_free = free
 
     async def selftest(self):
         problems = []
@@ -144,6 +153,7 @@ class Gateway:
         while True:
             await asyncio.sleep_ms(1000)
             self.loop_ticks += 1
+            self._heap_sample()
             if gc.mem_free() < 4096:
                 gc.collect()
             self.hw.wdt_feed()

@@ -110,6 +110,8 @@ class Link:
             last_seq=g.store.last_seq, ports={n: line.status() for n, line in g.lines.items()},
             heap_free=gc.mem_free(), uptime_s=g.uptime_s(), clock=g.clock.now() if g.clock.synced else None)
         state["profile"] = g.profile
+        state["heap_min_free"] = g.heap_min_free
+        state["calls"] = g.machine.calls
         state["outbox"] = g.store.last_seq - g.store.acked_seq
         state["calls_in_progress"] = g.machine.in_progress()
         await self.client.publish(topics.state(self.id), messages.encode("state", state), 1, True)
