@@ -1,0 +1,224 @@
+"""The controller's storage (SQLAlchemy 2): the region's configuration, the fleet, and what the
+fleet reported. The same models run on SQLite and PostgreSQL; Alembic owns the schema."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("admin", "operator", "viewer", "technician")
+
+
+def now() -> int:
+    return int(time.time())
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON, list: JSON}
+
+
+# ---------------------------------------------------------------- people
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    tokens: Mapped[list[Token]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class Token(Base):
+    """A bearer token; only its SHA-256 is stored, the token itself is shown once."""
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+# ---------------------------------------------------------------- the region
+
+
+class Service(Base):
+    """A number citizens dial: police 102, the 505 information line."""
+    __tablename__ = "services"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+
+
+class City(Base):
+    __tablename__ = "cities"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    zone: Mapped[str] = mapped_column(String(64))  # IANA time zone, e.g. Europe/Kyiv
+
+
+class Centre(Base):
+    """A call centre (a routing target): its code is the target id in tables."""
+    __tablename__ = "centres"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(48), unique=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    number: Mapped[str] = mapped_column(String(16))
+    capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)  # lines: max_calls per gateway
+    ring_timeout_s: Mapped[int] = mapped_column(Integer, default=30)
+
+
+class Gateway(Base):
+    __tablename__ = "gateways"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"))
+    profile: Mapped[str] = mapped_column(String(32), default="esp32-2gsm")
+    ports: Mapped[list] = mapped_column(JSON, default=list)  # port names the board has
+    out_ports: Mapped[list] = mapped_column(JSON, default=list)  # ports it dials centres on
+    key_hex: Mapped[str] = mapped_column(String(64))
+    password_sha256: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    # what the gateway last said (state / acks)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    state: Mapped[dict] = mapped_column(JSON, default=dict)
+    applied_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    applied_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    desired_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_reject: Mapped[str | None] = mapped_column(Text, nullable=True)
+    city: Mapped[City] = relationship()
+    services: Mapped[list[GatewayService]] = relationship(cascade="all, delete-orphan")
+
+
+class GatewayService(Base):
+    """Which inbound port of a gateway serves which service."""
+    __tablename__ = "gateway_services"
+    __table_args__ = (UniqueConstraint("gateway_id", "port"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    port: Mapped[str] = mapped_column(String(16))
+    service: Mapped[Service] = relationship()
+
+
+class Route(Base):
+    """How a city's calls to a service are routed; several rows make a schedule (from/until)."""
+    __tablename__ = "routes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    name: Mapped[str] = mapped_column(String(48))  # the route id in tables
+    targets: Mapped[list] = mapped_column(JSON, default=list)  # centre codes, in order
+    strategy: Mapped[str] = mapped_column(String(16), default="sequential")
+    hours: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    caller: Mapped[list] = mapped_column(JSON, default=list)
+    fallback: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    after_hours: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    valid_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    valid_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    city: Mapped[City] = relationship()
+    service: Mapped[Service] = relationship()
+
+
+class Holiday(Base):
+    """A closed day: for one city, or region-wide when city_id is null."""
+    __tablename__ = "holidays"
+    __table_args__ = (UniqueConstraint("city_id", "date"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id"), nullable=True)
+    date: Mapped[str] = mapped_column(String(10))
+
+
+class DenyPrefix(Base):
+    """A region-wide forbidden prefix: never dialled by any gateway."""
+    __tablename__ = "deny_prefixes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    note: Mapped[str] = mapped_column(String(128), default="")
+
+
+# ---------------------------------------------------------------- tables and rollouts
+
+
+class TableVersion(Base):
+    """A compiled, validated table body for one gateway; versions only grow."""
+    __tablename__ = "table_versions"
+    __table_args__ = (UniqueConstraint("gateway_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class Rollout(Base):
+    __tablename__ = "rollouts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    status: Mapped[str] = mapped_column(String(16), default="canary")  # canary | rest | done | halted
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    canary: Mapped[list] = mapped_column(JSON, default=list)
+    targets: Mapped[list[RolloutTarget]] = relationship(cascade="all, delete-orphan")
+
+
+class RolloutTarget(Base):
+    __tablename__ = "rollout_targets"
+    __table_args__ = (UniqueConstraint("rollout_id", "gateway_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"))
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(8))  # canary | rest
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|applied|rejected|offline
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+# ---------------------------------------------------------------- what gateways reported
+
+
+class Record(Base):
+    """One record of a gateway's outbox, stored once by (gateway, store_id, seq)."""
+    __tablename__ = "records"
+    __table_args__ = (UniqueConstraint("gateway_id", "store_id", "seq"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    gateway_id: Mapped[str] = mapped_column(String(32), index=True)
+    store_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)  # call start / record time
+    port: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    caller: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    route: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    target: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ring_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    talk_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)  # the record as sent
+    received_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    callback_done_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class StoreMark(Base):
+    """Per gateway and store: the highest seq below which every record is stored (what events/ack says)."""
+    __tablename__ = "store_marks"
+    gateway_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gateway_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    code: Mapped[str] = mapped_column(String(48))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    resolved_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
