@@ -59,10 +59,13 @@ class EmulatedRig:
     def _write_board(self) -> Path:
         ports = {}
         for name, p in self.spec["ports"].items():
-            if p["kind"] != "gsm":
+            if p["kind"] == "gsm":
+                ports[name] = {"kind": "gsm", "dev": self.network.add_modem(name)}
+            elif p["kind"] == "fxo":
+                ports[name] = {"kind": "fxo", "dev": self.network.add_fxo(name)}
+            else:
                 raise NotImplementedError(f"profile {self.profile}: port {name} is {p['kind']}, "
-                                          "the emulated rig has GSM modems only so far")
-            ports[name] = {"kind": "gsm", "dev": self.network.add_modem(name)}
+                                          "the emulated rig has GSM modems and FXO lines only")
         provision = {"id": self.gateway, "key": self.key, "broker": self.broker, "profile": self.profile,
                      "user": self.user or self.gateway, "password": self.password}
         board = {
@@ -118,7 +121,7 @@ class EmulatedRig:
 
     def _modems_lose_power(self) -> None:
         for port, p in self.spec["ports"].items():
-            if p["kind"] == "gsm":
+            if p["kind"] in ("gsm", "fxo"):
                 self.network.power_cycle(port)
 
     def power_cycle(self) -> None:

@@ -14,7 +14,13 @@ wake-up pipe and a timer heap: no busy loop) and plays the operator:
 * ground truth: `truth()` lists every leg as it really happened, and which
   inbound and outbound legs were connected at the same time (the bridge);
 * faults: garbage bytes, a frozen modem, signal and registration changes,
-  power cycles; network time for AT+CCLK? (`set_time`).
+  power cycles; network time for AT+CCLK? (`set_time`);
+* analog lines: `add_fxo(port)` is an FXO daughterboard on an exchange line of
+  the same operator, speaking the line protocol of firmware/gw/fxo.py (RING every
+  `fxo_ring_every_s`, CID after the first; HOOK OFF answers or seizes, DIAL
+  `00...` reaches `+...`, ANSWERED / BUSYTONE / LOOP OFF). An analog call cannot
+  be refused: HOOK ON while it rings changes nothing, and a line left off hook
+  is busy for new calls.
 
 Network time is `time_source()` (default `time.time`) shifted by `set_time()`;
 timestamps in `truth()` are network time (unix seconds, float), durations are
@@ -34,6 +40,7 @@ import tty
 from dataclasses import dataclass, field
 
 RING_EVERY_S = 3.0
+FXO_RING_EVERY_S = 5.0  # analog ringing cadence
 OUT_MAX = 64 * 1024  # bytes kept for a firmware that does not read its UART
 IN_MAX = 4096  # bytes of a command line without its CR
 BOOT_URCS = {"sim800": ("RDY", "+CFUN: 1", "+CPIN: READY", "Call Ready", "SMS Ready"),
@@ -73,6 +80,9 @@ class _Leg:
 
 
 class _Modem:
+    kind = "gsm"
+    off_hook = False  # FXO: the board holds the line
+
     def __init__(self, port, dialect, master, slave, path):
         self.port, self.dialect, self.master, self.slave, self.path = port, dialect, master, slave, path
         self.outbuf = bytearray()
@@ -88,6 +98,16 @@ class _Modem:
     def defaults(self):
         self.echo, self.clip, self.clcc, self.creg_n = True, False, False, 0
         self.ddet, self.clts, self.crc, self.moring = False, False, False, False
+
+
+class _Fxo(_Modem):
+    """An FXO daughterboard: a pty like a modem, the FXO line protocol instead of AT."""
+
+    kind = "fxo"
+
+    def defaults(self):
+        super().defaults()
+        self.echo, self.off_hook = False, False
 
 
 class Call:
@@ -123,8 +143,10 @@ class Call:
 class GsmNetwork:
     """The operator and its emulated modems; a context manager. All methods are thread-safe."""
 
-    def __init__(self, time_source=None, ring_limit_s: float = 60.0, boot_s: float = 1.0):
+    def __init__(self, time_source=None, ring_limit_s: float = 60.0, boot_s: float = 1.0,
+                 fxo_ring_every_s: float = FXO_RING_EVERY_S):
         self._time = time_source or time.time
+        self.fxo_ring_every_s = fxo_ring_every_s
         self._offset = 0.0
         self._has_time = True  # the operator sends network time (NITZ); set_time(None) withholds it
         self._tz_q = 0
@@ -167,6 +189,20 @@ class GsmNetwork:
         self._kick()
         return m.path
 
+    def add_fxo(self, port: str) -> str:
+        """A new FXO daughterboard on an exchange line, on a new pty; returns the slave path."""
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        m = _Fxo(port, "fxo", master, slave, os.ttyname(slave))
+        with self._lock:
+            if port in self._modems:
+                raise ValueError("port %s exists" % port)
+            self._modems[port] = m
+            self._sel.register(master, selectors.EVENT_READ, m)
+        self._kick()
+        return m.path
+
     def destination(self, number: str, answer_after_s: float = 1, talk_s: float = 5, busy: bool = False,
                     no_answer: bool = False, unreachable: bool = False, lines: int | None = None) -> Destination:
         d = Destination(number, answer_after_s, talk_s, busy, no_answer, unreachable, lines)
@@ -180,8 +216,9 @@ class GsmNetwork:
             m = self._modems[port]
             leg = self._new_leg("in", port, caller)
             leg.call = Call(self, leg)
-            if m.leg is not None or m.reg not in (1, 5) or m.booting:
-                self._end(leg, "network", "busy" if m.leg is not None else "unreachable")
+            busy = m.leg is not None or m.off_hook
+            if busy or m.reg not in (1, 5) or m.booting:
+                self._end(leg, "network", "busy" if busy else "unreachable")
                 return leg.call
             m.leg = leg
             if hangup_after_s is not None:
@@ -423,6 +460,9 @@ class GsmNetwork:
             if m.cfun_recovers and cmd == "AT+CFUN=1,1":
                 self._reboot(m)
             return
+        if m.kind == "fxo":
+            self._fxo_command(m, text.upper().split())
+            return
         if m.echo:
             self._write(m, text.encode() + b"\r")
         sim800 = m.dialect == "sim800"
@@ -507,7 +547,9 @@ class GsmNetwork:
 
     def _send_dtmf(self, m, digit):
         if m.leg is not None and m.leg.state == "active":
-            if m.dialect == "sim7600":
+            if m.kind == "fxo":
+                self._fxo_send(m, "DTMF " + digit)
+            elif m.dialect == "sim7600":
                 self._urc(m, "+RXDTMF: %s" % digit)
             elif m.ddet:
                 self._urc(m, "+DTMF: %s" % digit)
@@ -542,6 +584,12 @@ class GsmNetwork:
     def _ring(self, m, leg, first=False):
         if leg.state != "ringing":
             return
+        if m.kind == "fxo":
+            self._fxo_send(m, "RING")
+            if first:  # caller id is sent between the first and the second ring
+                self._at(leg, min(0.5, self.fxo_ring_every_s / 2), self._fxo_cid, m, leg)
+            self._at(leg, self.fxo_ring_every_s, self._ring, m, leg)
+            return
         if first:
             self._clcc(m, leg)
         self._urc(m, "+CRING: VOICE" if m.crc else "RING")
@@ -554,6 +602,10 @@ class GsmNetwork:
     def _remote_gone(self, m, leg):
         """URCs for a call the far side ended (caller, destination or network)."""
         was_active = leg.t_answer is not None
+        if m.kind == "fxo":  # loop current drops; a ringing call just stops ringing
+            if was_active:
+                self._fxo_send(m, "LOOP OFF")
+            return
         self._clcc(m, leg, 6)
         if m.dialect == "sim7600":
             if was_active:
@@ -683,7 +735,75 @@ class GsmNetwork:
     def _booted(self, m):
         m.booting = False
         m.t_boot = time.monotonic()
-        self._urc(m, *BOOT_URCS[m.dialect])
+        if m.kind == "gsm":
+            self._urc(m, *BOOT_URCS[m.dialect])
+
+    # ------------------------------------------------------------ the FXO line protocol
+
+    def _fxo_send(self, m, *lines):
+        self._write(m, "".join(ln + "\r\n" for ln in lines).encode())
+
+    def _fxo_command(self, m, words):
+        leg = m.leg
+        if words == ["PING"]:
+            self._fxo_send(m, "OK")
+        elif words == ["HOOK", "OFF"]:
+            m.off_hook = True
+            self._fxo_send(m, "OK")
+            if leg is not None and leg.dir == "in" and leg.state == "ringing":
+                for h in leg.timers:  # answered: ringing and the operator's limit stop, the caller's patience not
+                    if h[1] in (self._ring, self._release_in, self._fxo_cid):
+                        h[0] = True
+                leg.state, leg.t_answer = "active", time.monotonic()
+        elif words == ["HOOK", "ON"]:
+            m.off_hook = False
+            self._fxo_send(m, "OK")
+            if leg is not None and not (leg.dir == "in" and leg.state == "ringing"):  # a ringing call rings on
+                self._end(leg, "gateway", "answered" if leg.t_answer is not None else "cancelled")
+        elif len(words) == 2 and words[0] == "DIAL":
+            self._fxo_dial(m, words[1])
+        else:
+            self._fxo_send(m, "ERR unknown command")
+
+    def _fxo_dial(self, m, digits):
+        if not m.off_hook or m.leg is not None:
+            self._fxo_send(m, "ERR no dial tone")
+            return
+        if not 2 <= len(digits) <= 20 or not all(c in "0123456789*#" for c in digits):
+            self._fxo_send(m, "ERR bad number")
+            return
+        number = "+" + digits[2:] if digits.startswith("00") else digits
+        leg = self._new_leg("out", m.port, number)
+        leg.inbound = leg.near[0] if len(leg.near) == 1 else None  # the only inbound call in progress
+        m.leg = leg
+        self._fxo_send(m, "OK")
+        d = self._dests.get(number)
+        if d is None or d.unreachable:
+            self._at(leg, 0.3, self._fxo_far_fails, m, leg, "unreachable", "LOOP OFF")
+            return
+        taken = sum(1 for x in self._live.values() if x.dir == "out" and x.number == number) - 1
+        if d.busy or (d.lines is not None and taken >= d.lines):
+            self._at(leg, 0.5, self._fxo_far_fails, m, leg, "busy", "BUSYTONE")
+            return
+        self._at(leg, 0.2, self._alerting, m, leg)
+        if not d.no_answer:
+            self._at(leg, max(0.25, d.answer_after_s), self._fxo_far_answers, m, leg, d)
+        self._at(leg, self.ring_limit_s, self._fxo_far_fails, m, leg, "no_answer", None)  # ringback, then nothing
+
+    def _fxo_cid(self, m, leg):
+        if leg.state == "ringing":
+            self._fxo_send(m, "CID " + leg.number)
+
+    def _fxo_far_fails(self, m, leg, detail, signal):
+        if leg.state != "ended":
+            self._end(leg, "network", detail)
+            if signal:
+                self._fxo_send(m, signal)
+
+    def _fxo_far_answers(self, m, leg, d):
+        if leg.state in ("dialing", "alerting"):
+            self._far_answers(m, leg, d)  # far end hangs up after talk_s: _remote_gone sends LOOP OFF
+            self._fxo_send(m, "ANSWERED")
 
     # ------------------------------------------------------------ truth
 
