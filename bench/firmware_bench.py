@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from controller import reference  # noqa: E402
-from hil_tests.brokers import Mosquitto  # noqa: E402
+from controller.brokers import Mosquitto  # noqa: E402
 from hil_tests.peer import ControllerPeer  # noqa: E402
 from hil_tests.rig.emulated import EmulatedRig  # noqa: E402
 

@@ -119,6 +119,110 @@ def table_reference(gateway: Annotated[str, typer.Argument(help="Reference gatew
     typer.echo(json.dumps(reference.table(gateway), indent=2))
 
 
+db_app = typer.Typer(help="The controller's database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="Users and API tokens.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@app.command()
+def demo(
+    data: Annotated[Path | None, typer.Option(help="Keep the database and board flashes here (default: temporary)")]
+    = None,
+    port: Annotated[int, typer.Option(help="HTTP port (a free one if taken)")] = 8000,
+    rate: Annotated[float, typer.Option(help="Calls a minute per city")] = 6.0,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C)")] = 0,
+) -> None:
+    """The whole system on this machine: broker, controller, one emulated board per city, traffic."""
+    import time
+
+    from controller.demo import Demo
+
+    d = Demo(data, port, rate, console)
+    try:
+        d.start()
+        t0 = time.monotonic()
+        while not duration or time.monotonic() - t0 < duration:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        d.stop()
+        console.print("demo stopped: every board, the broker and the API are down")
+
+
+@app.command()
+def serve() -> None:
+    """Run the controller (settings from CITYGATE_* variables or the CITYGATE_CONFIG file) until Ctrl-C."""
+    import time
+
+    from controller.service import ControllerService
+    from controller.settings import get_settings
+
+    service = ControllerService(get_settings()).start()
+    console.print(f"controller up: API {service.url}/api/v1, broker {service.broker_url}; Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        service.stop()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the latest migration."""
+    from controller.db import Database
+    from controller.settings import get_settings
+
+    db = Database(get_settings().database_url)
+    db.upgrade()
+    console.print(f"[green]schema up to date[/] ({db.engine.url.render_as_string(hide_password=True)})")
+
+
+@user_app.command("add")
+def user_add(name: Annotated[str, typer.Argument()],
+             role: Annotated[str, typer.Option(help="admin | operator | viewer | technician")] = "viewer") -> None:
+    """Add a user and print a first API token (shown once)."""
+    from controller.auth import create_token, create_user
+    from controller.db import Database
+    from controller.models import ROLES
+    from controller.settings import get_settings
+
+    if role not in ROLES:
+        console.print(f"[red]--role must be one of {', '.join(ROLES)}[/]")
+        raise typer.Exit(2)
+    db = Database(get_settings().database_url)
+    db.upgrade()
+    with db.session() as s:
+        user = create_user(s, name, role)
+        token = create_token(s, user, "first")
+    console.print(f"user [bold]{name}[/] ({role}); token (shown once): {token}")
+
+
+@token_app.command("create")
+def token_create(name: Annotated[str, typer.Argument(help="User name")],
+                 label: Annotated[str, typer.Option()] = "") -> None:
+    """Create another API token for a user (shown once)."""
+    from sqlalchemy import select
+
+    from controller.auth import create_token
+    from controller.db import Database
+    from controller.models import User
+    from controller.settings import get_settings
+
+    db = Database(get_settings().database_url)
+    with db.session() as s:
+        user = s.scalars(select(User).where(User.name == name)).first()
+        if user is None:
+            console.print(f"[red]no user {name!r}[/]: add one with `citygate user add {name} --role ...`")
+            raise typer.Exit(2)
+        console.print(create_token(s, user, label))
+
+
 @board_app.command("emulate")
 def board_emulate(
     gateway: Annotated[str, typer.Option(help="Gateway id, [a-z0-9-]{3,32}")],

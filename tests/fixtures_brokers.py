@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil_tests.brokers import AmqttBroker, Mosquitto
+from controller.brokers import AmqttBroker, Mosquitto
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hil_tests.brokers import AmqttBroker, Mosquitto
+from controller.brokers import AmqttBroker, Mosquitto
 from hil_tests.rig import micropython
 
 pytestmark = pytest.mark.micropython

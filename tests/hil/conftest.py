@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from hil_tests.brokers import Mosquitto
+from controller.brokers import Mosquitto
 from hil_tests.peer import ControllerPeer
 from hil_tests.rig.emulated import EmulatedRig
 

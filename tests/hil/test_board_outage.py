@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from hil_tests.brokers import Mosquitto
+from controller.brokers import Mosquitto
 from hil_tests.peer import ControllerPeer
 from tests.hil.conftest import start_board
 

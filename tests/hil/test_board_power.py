@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from hil_tests.brokers import Mosquitto
+from controller.brokers import Mosquitto
 from hil_tests.peer import ControllerPeer
 from tests.hil.conftest import KEY, start_board
 

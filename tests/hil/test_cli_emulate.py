@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hil_tests.brokers import Mosquitto
+from controller.brokers import Mosquitto
 from hil_tests.peer import ControllerPeer
 
 pytestmark = pytest.mark.slow
