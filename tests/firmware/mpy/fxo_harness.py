@@ -1,0 +1,75 @@
+"""Drive one gw.fxo.FxoLine on MicroPython from the host, over stdin/stdout JSON lines.
+
+    micropython fxo_harness.py <pty path> '<settings json>'
+
+settings: {"timings": {attr: ms, ...}}
+stdin:  {"id": n, "op": "start"|"dial"|"answer"|"hangup"|"status"|"exit", "args": [...]}
+stdout: {"id": n, "ok": true, "result": ...} | {"id": n, "ok": false, "error": "..."}
+        {"ev": "ring"|"hangup"|"dtmf"|"alarm", "arg": ..., "ms": ticks}
+        {"log": "..."}
+Every operation runs as its own task, so a dial can be pending while the host sends more.
+"""
+
+import asyncio
+import json
+import sys
+import time
+
+from gw.fxo import FxoLine
+from gw.uart_unix import open_pty
+
+T0 = time.ticks_ms()
+
+
+def out(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+
+
+def log(*args):
+    out({"log": " ".join(str(a) for a in args)})
+
+
+def listener(line, event, arg):
+    out({"ev": event, "arg": list(arg) if isinstance(arg, tuple) else arg, "ms": time.ticks_diff(time.ticks_ms(), T0)})
+
+
+async def run_op(line, req):
+    op, args = req["op"], req.get("args", [])
+    try:
+        if op == "start":
+            await line.start()
+            res = line.ready
+        elif op == "dial":
+            res = await line.dial(*args)
+        elif op == "answer":
+            res = await line.answer()
+        elif op == "hangup":
+            res = await line.hangup()
+        elif op == "status":
+            res = line.status()
+        else:
+            raise ValueError("unknown op " + op)
+        out({"id": req["id"], "ok": True, "result": res})
+    except Exception as e:
+        out({"id": req["id"], "ok": False, "error": "%s: %s" % (type(e).__name__, e)})
+
+
+async def main(path, settings):
+    reader, writer = open_pty(path)
+    line = FxoLine("fxo1", reader, writer, log=log)
+    for k, v in settings.get("timings", {}).items():
+        setattr(line, k, v)
+    line.listener = listener
+    stdin = asyncio.StreamReader(sys.stdin.buffer)
+    out({"ev": "harness_up", "arg": None, "ms": 0})
+    while True:
+        raw = await stdin.readline()
+        if not raw:
+            return
+        req = json.loads(raw)
+        if req["op"] == "exit":
+            return
+        asyncio.create_task(run_op(line, req))
+
+
+asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}))
