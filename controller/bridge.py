@@ -126,7 +126,7 @@ class Bridge:
             self.client.publish(topics.events_ack(gw), messages.encode("events_ack", messages.events_ack(sid, seq)),
                                 qos=1, retain=True)
         for gw in republish:
-            self.publish_latest(gw)
+            self.publish_desired(gw)
         with self.changed:
             self.changed.notify_all()
 
@@ -208,12 +208,25 @@ class Bridge:
         payload = routing.seal(tv.body.encode(), gw.key_hex)
         self.client.publish(topics.table(gw.id), payload, qos=1, retain=True)
 
+    def publish_desired(self, gateway_id: str) -> None:
+        """Publish the version the gateway should run (the last one a rollout published)."""
+        with self.db.session() as s:
+            gw = s.get(Gateway, gateway_id)
+            if gw is None or gw.desired_version is None:
+                return
+            tv = s.scalars(select(TableVersion).where(TableVersion.gateway_id == gateway_id,
+                                                      TableVersion.version == gw.desired_version)).first()
+            if tv is not None:
+                self.publish_table(gw, tv)
+
     def publish_latest(self, gateway_id: str) -> None:
+        """Make the latest compiled version the desired one and publish it (no staging)."""
         with self.db.session() as s:
             gw = s.get(Gateway, gateway_id)
             tv = s.scalars(select(TableVersion).where(TableVersion.gateway_id == gateway_id)
                            .order_by(TableVersion.version.desc()).limit(1)).first()
             if gw is not None and tv is not None:
+                gw.desired_version = tv.version
                 self.publish_table(gw, tv)
 
     def command(self, gateway_id: str, op: str, args: dict | None = None, timeout: float = 20) -> dict:

@@ -89,8 +89,7 @@ def compile_gateway(s: Session, gw: Gateway, at: int | None = None) -> Compiled:
         raise CompileError(gw.id, e.path, e.reason) from None
     sha = hashlib.sha256(body).hexdigest()
     s.add(TableVersion(gateway_id=gw.id, version=doc["version"], body=body.decode(), sha256=sha))
-    gw.desired_version = doc["version"]
-    s.flush()
+    s.flush()  # compiled is not desired: a version becomes desired when it is published (rollouts)
     return Compiled(gw.id, doc["version"], body, sha, True)
 
 

@@ -7,6 +7,7 @@ within an ESP32's heap. The same code validates tables in the controller.
 
 import gc
 import json
+import sys
 from collections import namedtuple
 
 from protocols import checks, jsonscan, tz
@@ -15,6 +16,7 @@ from protocols.errors import ContractError
 from protocols.sign import sha256_hex
 
 MAX_BODY = 32 * 1024
+_SMALL_HEAP = sys.implementation.name == "micropython"  # collect while building only where it matters
 SCHEMA = 1
 APPLIED_ACTIONS = ("reject", "callback", "forward")
 STRATEGIES = ("sequential", "round_robin")
@@ -217,14 +219,15 @@ def _build(src, sha, expect_gateway, newer_than):
         path = item("routes", i)
         route = _route(checks.typed(r, path, dict), path, targets, shared)
         del r
-        if i % 16 == 15:
+        if _SMALL_HEAP and i % 16 == 15:
             gc.collect()
         if route.id in ids:
             raise TableError(at(path, "id"), "duplicates the id of routes[%d]" % ids[route.id])
         ids[route.id] = i
         routes.append(route)
         i += 1
-    gc.collect()
+    if _SMALL_HEAP:
+        gc.collect()
     return Table(gw, version, issued, rule, deny, closed, targets, routes, sha, lengths)
 
 

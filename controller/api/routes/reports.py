@@ -1,0 +1,95 @@
+"""Call reports: outcome counts and ratios per city, gateway, route or target, per hour, day or month.
+
+Counted in SQL from the call records (`at` = call start, UTC seconds). Hours and days are buckets of
+UTC time made by integer division, which SQLite and PostgreSQL agree on; months are summed from days.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from sqlalchemy import BigInteger, case, func, literal, select
+
+from controller.api.deps import Reader, SessionDep
+from controller.api.routes.common import parse_time
+from controller.models import City, Gateway, Record
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+OUTCOMES = ("answered", "abandoned", "failed", "rejected", "after_hours", "callback", "denied")
+COUNTS = ("offered", *OUTCOMES, "talk_s")
+GROUPS = {"gateway": Record.gateway_id, "route": Record.route, "target": Record.target, "city": City.name}
+SECONDS = {"hour": 3600, "day": 86400, "month": 86400}
+TimeParam = int | str | None
+
+
+PERIOD = {"hour": "%Y-%m-%dT%H:00Z", "day": "%Y-%m-%d", "month": "%Y-%m"}
+
+
+def period(start: int, interval: str) -> str:
+    return datetime.fromtimestamp(start, UTC).strftime(PERIOD[interval])
+
+
+def finish(row: dict) -> dict:
+    """Counts -> counts and ratios (answered and abandoned per offered call; talk per answered call)."""
+    offered, answered = row["offered"], row["answered"]
+    row["answer_ratio"] = round(answered / offered, 4) if offered else None
+    row["abandon_ratio"] = round(row["abandoned"] / offered, 4) if offered else None
+    row["avg_talk_s"] = round(row["talk_s"] / answered, 1) if answered else None
+    return row
+
+
+def counted(s, group: str, interval: str, lo: int | None, hi: int | None) -> list[dict]:
+    """Rows {key, start, offered, <outcomes>, talk_s} per group and UTC hour/day."""
+    size = literal(SECONDS[interval], BigInteger, literal_execute=True)
+    bucket = ((Record.at // size) * size).label("bucket")
+    key = GROUPS[group].label("key")
+    cols = [func.count().label("offered")]
+    cols += [func.sum(case((Record.outcome == o, 1), else_=0)).label(o) for o in OUTCOMES]
+    cols.append(func.coalesce(func.sum(Record.talk_s), 0).label("talk_s"))
+    q = select(key, bucket, *cols).where(Record.kind == "call", Record.at.is_not(None))
+    if group == "city":
+        q = q.outerjoin(Gateway, Gateway.id == Record.gateway_id).outerjoin(City, City.id == Gateway.city_id)
+    if lo is not None:
+        q = q.where(Record.at >= lo)
+    if hi is not None:
+        q = q.where(Record.at < hi)
+    rows = s.execute(q.group_by(key, bucket)).mappings()
+    return [{"key": r["key"], "start": int(r["bucket"]), **{c: int(r[c] or 0) for c in COUNTS}} for r in rows]
+
+
+def by_month(rows: list[dict]) -> list[dict]:
+    months: dict[tuple, dict] = {}
+    for r in rows:
+        t = datetime.fromtimestamp(r["start"], UTC)
+        start = int(datetime(t.year, t.month, 1, tzinfo=UTC).timestamp())
+        m = months.setdefault((r["key"], start), {"key": r["key"], "start": start, **dict.fromkeys(COUNTS, 0)})
+        for c in COUNTS:
+            m[c] += r[c]
+    return list(months.values())
+
+
+@router.get("/calls", dependencies=[Reader])
+def call_report(
+    s: SessionDep,
+    group: Literal["city", "gateway", "route", "target"] = "city",
+    interval: Literal["hour", "day", "month"] = "day",
+    from_: Annotated[TimeParam, Query(alias="from", description="UTC seconds or ISO-8601, inclusive")] = None,
+    to: Annotated[TimeParam, Query(description="UTC seconds or ISO-8601, exclusive")] = None,
+) -> dict:
+    """Offered, answered, abandoned, failed, rejected, after_hours, callback, denied, talk seconds, answer
+    ratio, average talk time and abandon ratio, per group and period (UTC), with totals per group."""
+    lo, hi = parse_time(from_, "from"), parse_time(to, "to")
+    rows = counted(s, group, interval, lo, hi)
+    if interval == "month":
+        rows = by_month(rows)
+    rows.sort(key=lambda r: (r["start"], str(r["key"])))
+    totals: dict = {}
+    for r in rows:
+        t = totals.setdefault(r["key"], {"key": r["key"], **dict.fromkeys(COUNTS, 0)})
+        for c in COUNTS:
+            t[c] += r[c]
+    for r in rows:
+        r["period"] = period(r["start"], interval)
+        finish(r)
+    return {"group": group, "interval": interval, "from": lo, "to": hi, "rows": rows,
+            "totals": [finish(t) for t in sorted(totals.values(), key=lambda t: str(t["key"]))]}

@@ -1,0 +1,172 @@
+"""Staged rollouts: publish compiled tables to a canary set first, then to the rest.
+
+`start_rollout` compiles the chosen gateways, records a Rollout with one RolloutTarget per gateway
+and publishes the canary tables (all of them when there is no canary). `advance_rollouts`, run
+periodically and after acks, moves rollouts on:
+
+- a canary rejected its table, or the canaries' answered ratio dropped -> `halted`, with the reason;
+- every canary applied (and `soak_s` passed) -> publish the rest, status `rest`;
+- every target applied -> `done`; all settled but some rejected -> `halted`.
+
+A target is `pending` until its gateway reports the version (acks and birth states both count),
+shown `offline` while its gateway is offline, `rejected` with the gateway's reason. Both functions commit
+before they publish, so an ack arriving at once finds its rows.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from controller.compiler import compile_gateway
+from controller.models import Gateway, Record, Rollout, RolloutTarget, TableVersion
+
+ACTIVE = ("canary", "rest")
+
+
+class RolloutError(ValueError):
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+def start_rollout(s: Session, bridge, gateways: list[str] | None = None, canary: list[str] | None = None,
+                  now: int | None = None) -> Rollout:
+    """Compile `gateways` (None = all), record the rollout, publish its first stage."""
+    canary = list(dict.fromkeys(canary or []))
+    ids = list(dict.fromkeys(gateways)) if gateways is not None else list(s.scalars(select(Gateway.id)
+                                                                                     .order_by(Gateway.id)))
+    known = {gw.id: gw for gw in s.scalars(select(Gateway).where(Gateway.id.in_(ids + canary)))}
+    for field, names in (("gateways", ids), ("canary", canary)):
+        for i, gid in enumerate(names):
+            if gid not in known:
+                raise RolloutError(f"{field}[{i}]", f"no gateway {gid!r}")
+    for i, gid in enumerate(canary):
+        if gid not in ids:
+            raise RolloutError(f"canary[{i}]", f"{gid!r} is not one of the rollout's gateways")
+    if not ids:
+        raise RolloutError("gateways", "no gateway to roll out to")
+    rollout = Rollout(status="canary" if canary else "rest", canary=canary, created_at=now or int(time.time()))
+    s.add(rollout)
+    for gid in ids:
+        gw = known[gid]
+        compiled = compile_gateway(s, gw, now)
+        rollout.targets.append(RolloutTarget(gateway_id=gid, version=compiled.version,
+                                             stage="canary" if gid in canary else "rest",
+                                             status=_stored(target_status("pending", gw, compiled.version)),
+                                             updated_at=rollout.created_at))
+    s.flush()
+    first = [t for t in rollout.targets if t.stage == ("canary" if canary else "rest")]
+    s.commit()
+    _publish(s, bridge, first)
+    advance_rollouts(s, bridge, now=now, only=rollout.id)
+    return rollout
+
+
+def target_status(status: str, gw: Gateway | None, version: int) -> str:
+    """A target's status now: reported versions make it applied; offline gateways show as offline.
+
+    `offline` is only shown, never stored: the bridge updates pending targets from acks.
+    """
+    if status in ("applied", "rejected") or gw is None:
+        return status
+    if gw.applied_version is not None and gw.applied_version >= version:
+        return "applied"
+    return "pending" if gw.online else "offline"
+
+
+def _stored(status: str) -> str:
+    return "pending" if status == "offline" else status
+
+
+def advance_rollouts(s: Session, bridge, now: int | None = None, soak_s: int = 0, min_calls: int = 20,
+                     max_drop: float = 0.2, only: int | None = None) -> list[Rollout]:
+    """Move every active rollout on (see the module doc); returns those whose status changed."""
+    now = now or int(time.time())
+    q = select(Rollout).where(Rollout.status.in_(ACTIVE)).order_by(Rollout.id)
+    if only is not None:
+        q = q.where(Rollout.id == only)
+    changed, publish = [], []
+    for r in s.scalars(q):
+        gws = {gw.id: gw for gw in s.scalars(select(Gateway).where(Gateway.id.in_([t.gateway_id for t in r.targets])))}
+        for t in r.targets:
+            status = _stored(target_status(t.status, gws.get(t.gateway_id), t.version))
+            if status != t.status:
+                t.status, t.updated_at = status, now
+        before = r.status
+        if r.status == "canary":
+            publish += _canary_step(s, r, bridge, now, soak_s, min_calls, max_drop)
+        if r.status == "rest":
+            _rest_step(r)
+        if r.status != before:
+            changed.append(r)
+    s.commit()
+    _publish(s, bridge, publish)
+    return changed
+
+
+def _canary_step(s, r: Rollout, bridge, now, soak_s, min_calls, max_drop) -> list[RolloutTarget]:
+    canary = [t for t in r.targets if t.stage == "canary"]
+    rejected = [t for t in canary if t.status == "rejected"]
+    if rejected:
+        t = rejected[0]
+        r.status, r.reason = "halted", f"canary {t.gateway_id} rejected version {t.version}: {t.reason or 'no reason'}"
+        return []
+    if any(t.status != "applied" for t in canary):
+        return []
+    since = max(t.updated_at for t in canary)
+    drop = answered_drop(s, [t.gateway_id for t in canary], r.created_at, since, now, min_calls, max_drop)
+    if drop:
+        r.status, r.reason = "halted", drop
+        return []
+    if now - since < soak_s or bridge is None:
+        return []
+    r.status = "rest"
+    return [t for t in r.targets if t.stage == "rest" and t.status == "pending"]
+
+
+def _rest_step(r: Rollout) -> None:
+    statuses = {t.status for t in r.targets}
+    if statuses == {"applied"}:
+        r.status, r.reason = "done", None
+    elif statuses <= {"applied", "rejected"}:
+        bad = [f"{t.gateway_id}: {t.reason or 'no reason'}" for t in r.targets if t.status == "rejected"]
+        r.status, r.reason = "halted", "rejected by " + "; ".join(bad)
+
+
+def answered_drop(s: Session, gateways: list[str], started: int, since: int, now: int, min_calls: int,
+                  max_drop: float) -> str | None:
+    """Why to halt when the canaries answer clearly fewer calls than before the rollout, else None.
+
+    Compares the answered ratio since the canaries applied with the same length of time before the rollout.
+    """
+    span = max(now - since, 3600)
+
+    def ratio(lo: int, hi: int) -> tuple[int, float]:
+        offered, answered = s.execute(select(func.count(), func.coalesce(func.sum(
+            case((Record.outcome == "answered", 1), else_=0)), 0)).where(
+            Record.kind == "call", Record.gateway_id.in_(gateways), Record.at >= lo, Record.at < hi)).one()
+        return int(offered), (int(answered) / offered if offered else 0.0)
+
+    n_after, after = ratio(since, now + 1)
+    n_before, before = ratio(started - span, started)
+    if n_after >= min_calls and n_before >= min_calls and after < before - max_drop:
+        return (f"answered ratio at the canaries fell from {before:.2f} ({n_before} calls) to {after:.2f} "
+                f"({n_after} calls)")
+    return None
+
+
+def _publish(s: Session, bridge, targets: list[RolloutTarget]) -> None:
+    if bridge is None:
+        return
+    for t in targets:
+        if t.status == "applied":
+            continue
+        gw = s.get(Gateway, t.gateway_id)
+        tv = s.scalars(select(TableVersion).where(TableVersion.gateway_id == t.gateway_id,
+                                                  TableVersion.version == t.version)).first()
+        if gw is not None and tv is not None:
+            gw.desired_version = tv.version
+            bridge.publish_table(gw, tv)

@@ -1,0 +1,90 @@
+"""The running controller: database, broker, MQTT bridge, HTTP API, background duties.
+
+`citygate serve` runs one until Ctrl-C; `citygate demo` runs one beside emulated boards.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import uvicorn
+
+from controller.brokers import AmqttBroker
+from controller.db import Database
+from controller.settings import Settings
+
+log = logging.getLogger("citygate")
+
+
+class ControllerService:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.broker: AmqttBroker | None = None
+        self.bridge = None
+        self.server: uvicorn.Server | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    @property
+    def broker_url(self) -> str:
+        if self.settings.broker == "embedded":
+            return self.broker.url
+        return self.settings.broker
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.listen_host}:{self.server.config.port if self.server else 0}"
+
+    def start(self) -> ControllerService:
+        from controller.api.app import create_app
+        from controller.bridge import Bridge
+        from controller.web import router
+
+        self.db.upgrade()
+        if self.settings.broker == "embedded":
+            self.broker = AmqttBroker(port=self.settings.broker_port or None)
+            self.broker.start()
+        self.bridge = Bridge(self.db, self.broker_url, self.settings.broker_user,
+                             self.settings.broker_password).start()
+        app = create_app(self.db, self.bridge)
+        app.include_router(router)
+        config = uvicorn.Config(app, host=self.settings.listen_host, port=self.settings.listen_port,
+                                log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        t = threading.Thread(target=self.server.run, name="citygate-http", daemon=True)
+        t.start()
+        self._threads.append(t)
+        deadline = time.monotonic() + 15
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self.server.started:
+            raise RuntimeError(f"the API could not listen on {self.settings.listen_host}:{self.settings.listen_port}")
+        duties = threading.Thread(target=self._duties, name="citygate-duties", daemon=True)
+        duties.start()
+        self._threads.append(duties)
+        return self
+
+    def _duties(self) -> None:
+        """Advance staged rollouts every few seconds."""
+        from controller.rollouts import advance_rollouts
+
+        while not self._stop.wait(2):
+            try:
+                with self.db.session() as s:
+                    advance_rollouts(s, self.bridge)
+            except Exception:
+                log.exception("rollout duty failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.bridge is not None:
+            self.bridge.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        for t in self._threads:
+            t.join(10)

@@ -1,0 +1,208 @@
+"""The fleet: registration (secrets shown once), state, key rotation, provisioning bundle, preview, commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+
+import pytest
+from sqlalchemy import select
+
+from controller.models import Gateway, TableVersion
+from controller.reference import SWITCH_OVER, table
+from protocols import routing
+from tests.controller.api.conftest import SETTINGS, fields
+
+API = "/api/v1"
+NEW = {"id": "gw-pokrovsk-1", "city": "Toretsk", "profile": "esp32-4gsm", "services": {"gsm1": "102", "fxo1": "505"},
+       "out_ports": ["gsm2", "gsm3"], "ports": ["gsm4"]}
+
+
+@pytest.fixture(scope="module")
+def registered(client, technician):
+    r = client.post(f"{API}/gateways", json=NEW, headers=technician)
+    assert r.status_code == 201, r.text
+    assert r.headers["Cache-Control"] == "no-store"
+    return r.json()
+
+
+def test_registration_returns_the_secrets_once(db, client, technician, viewer, admin, registered):
+    key, password = registered["key"], registered["password"]
+    assert len(bytes.fromhex(key)) == 32 and len(password) >= 32 and registered["user"] == NEW["id"]
+    gw = registered["gateway"]
+    assert gw["id"] == NEW["id"] and gw["city"] == "Toretsk" and gw["profile"] == "esp32-4gsm"
+    assert [p["name"] for p in gw["ports"]] == ["fxo1", "gsm1", "gsm2", "gsm3", "gsm4"]
+    assert {p["name"]: p["service"] for p in gw["ports"]}["gsm1"] == "102"
+    assert gw["compiled_version"] == 1 and gw["desired_version"] is None and gw["applied_version"] is None
+    assert gw["online"] is False
+    for who in (technician, viewer, admin):
+        shown = client.get(f"{API}/gateways/{NEW['id']}", headers=who).text
+        listed = client.get(f"{API}/gateways", headers=who).text
+        for secret in (key, password):
+            assert secret not in shown and secret not in listed
+    with db.session() as s:
+        row = s.get(Gateway, NEW["id"])
+        assert row.key_hex == key  # the controller signs tables with it
+        assert row.password_sha256 == hashlib.sha256(password.encode()).hexdigest()
+        assert password not in json.dumps(row.state)
+        body = json.loads(s.scalars(select(TableVersion).where(TableVersion.gateway_id == NEW["id"])).one().body)
+    assert sorted(r["port"] for r in body["routes"]) == ["fxo1", "gsm1", "gsm1"]
+    assert all(t["via"] == ["gsm2", "gsm3"] for t in body["targets"].values())
+
+
+def test_bundle_is_the_device_config(client, technician, viewer, operator, registered):
+    r = client.get(f"{API}/gateways/{NEW['id']}/bundle", headers=technician)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    assert r.json() == {"id": NEW["id"], "key": registered["key"], "broker": SETTINGS.broker, "user": NEW["id"],
+                        "password": registered["password"], "profile": "esp32-4gsm"}
+    r = client.get(f"{API}/gateways/{NEW['id']}/bundle", params={"broker": "mqtts://field.example:8883"},
+                   headers=technician)
+    assert r.json()["broker"] == "mqtts://field.example:8883"
+    r = client.get(f"{API}/gateways/{NEW['id']}/bundle", params={"broker": "http://x"}, headers=technician)
+    assert r.status_code == 422 and fields(r) == ["broker"]
+    for who in (viewer, operator):
+        assert client.get(f"{API}/gateways/{NEW['id']}/bundle", headers=who).status_code == 403
+
+
+def test_rotate_key_changes_key_and_password(db, client, technician, registered):
+    r = client.post(f"{API}/gateways/{NEW['id']}/rotate-key", headers=technician)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    new = r.json()
+    assert new["key"] != registered["key"] and new["password"] != registered["password"]
+    bundle = client.get(f"{API}/gateways/{NEW['id']}/bundle", headers=technician).json()
+    assert (bundle["key"], bundle["password"]) == (new["key"], new["password"])
+    with db.session() as s:
+        row = s.get(Gateway, NEW["id"])
+        assert row.key_hex == new["key"]
+        assert row.password_sha256 == hashlib.sha256(new["password"].encode()).hexdigest()
+    tv = client.post(f"{API}/gateways/{NEW['id']}/preview", json={"port": "gsm1"}, headers=technician).json()
+    assert tv["table_version"] == 1  # the table itself is unchanged; it is signed with the new key when published
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({**NEW, "id": "GW_1"}, "gateways.id"),
+    ({**NEW, "id": "gw-x1", "city": "Atlantis"}, "gateways.city"),
+    ({**NEW, "id": "gw-x1", "services": {"gsm1": "999"}}, "gateways.services.gsm1"),
+    ({**NEW, "id": "gw-x1", "services": {"GSM1": "102"}}, "gateways.services.GSM1[key]"),
+    ({**NEW, "id": "gw-x1", "out_ports": ["gsm 2"]}, "gateways.out_ports[0]"),
+    ({**NEW, "id": "gw-x1", "out_ports": []}, "gateways.out_ports"),
+    ({"id": "gw-x1"}, "gateways.city"),
+])
+def test_bad_registration_names_the_field(client, technician, body, field):
+    r = client.post(f"{API}/gateways", json=body, headers=technician)
+    assert r.status_code == 422, r.text
+    assert fields(r) == [field], r.json()
+    assert client.get(f"{API}/gateways/gw-x1", headers=technician).status_code == 404
+
+
+def test_duplicate_registration_conflicts(client, technician, registered):
+    r = client.post(f"{API}/gateways", json=NEW, headers=technician)
+    assert r.status_code == 409 and fields(r) == ["gateways.id"]
+
+
+def test_gateway_shows_its_last_state(db, client, viewer):
+    state = {"online": True, "fw": "1.4.0", "table_version": 1, "heap_free": 101234, "heap_min_free": 88000,
+             "outbox": 7, "uptime_s": 3600, "ports": {"gsm1": {"kind": "gsm", "ready": True, "reg": 1, "csq": 21},
+                                                      "gsm2": {"kind": "gsm", "ready": True, "reg": 1, "csq": 9},
+                                                      "fxo1": {"kind": "fxo", "ready": False}}}
+    with db.session() as s:
+        gw = s.get(Gateway, "gw-kramatorsk-1")
+        gw.online, gw.last_seen, gw.state, gw.applied_version = True, 1469000100, state, 1
+        gw.desired_version = 1
+        gw.last_reject = "version: 1 is not newer than the running version 1"
+    r = client.get(f"{API}/gateways/gw-kramatorsk-1", headers=viewer).json()
+    assert r["online"] is True and r["last_seen"] == 1469000100
+    assert r["desired_version"] == 1 and r["applied_version"] == 1 and r["in_sync"] is True
+    assert r["signal"] == {"gsm1": 21, "gsm2": 9}
+    assert (r["heap_free"], r["heap_min_free"], r["outbox"], r["fw"], r["uptime_s"]) == (101234, 88000, 7, "1.4.0",
+                                                                                            3600)
+    assert r["last_reject"].startswith("version:")
+    ports = {p["name"]: p for p in r["ports"]}
+    assert ports["fxo1"] == {"name": "fxo1", "service": "505", "out": False, "kind": "fxo", "ready": False}
+    assert ports["gsm2"]["out"] is True and ports["gsm2"]["csq"] == 9
+    listed = client.get(f"{API}/gateways", params={"online": True}, headers=viewer).json()
+    assert [g["id"] for g in listed["data"]] == ["gw-kramatorsk-1"] and listed["count"] == 1
+    by_city = client.get(f"{API}/gateways", params={"city": "Mariupol"}, headers=viewer).json()
+    assert [g["id"] for g in by_city["data"]] == ["gw-mariupol-1"]
+
+
+def test_patch_gateway_recompiles_and_checks(client, operator, technician):
+    r = client.patch(f"{API}/gateways/gw-sloviansk-1", json={"services": {"gsm1": "102"}}, headers=operator)
+    assert r.status_code == 200, r.text
+    assert [p["name"] for p in r.json()["ports"] if p["service"]] == ["gsm1"]
+    assert r.json()["compiled_version"] == 2
+    r = client.patch(f"{API}/gateways/gw-sloviansk-1", json={"services": {"gsm1": "102", "gsm4": "102"}},
+                     headers=technician)  # one service on two ports: its routes twice in one table
+    assert r.status_code == 422 and fields(r) == ["gateways.services"] and "duplicates the id" in r.text
+    r = client.patch(f"{API}/gateways/gw-sloviansk-1", json={"city": None}, headers=technician)
+    assert r.status_code == 422 and fields(r) == ["gateways.city"]
+    r = client.patch(f"{API}/gateways/gw-sloviansk-1", json={"id": "gw-other"}, headers=technician)
+    assert r.status_code == 422 and fields(r) == ["gateways.id"]
+
+
+# ---------------------------------------------------------------- preview
+
+
+@lru_cache
+def reference_table(gateway: str) -> routing.Table:
+    return routing.load(table(gateway))
+
+
+@pytest.mark.parametrize("at", [SWITCH_OVER - 60, SWITCH_OVER, SWITCH_OVER + 86400 * 34 + 3600 * 10])
+@pytest.mark.parametrize(("port", "caller"), [("gsm1", "+380624711111"), ("fxo1", "+380501112233"),
+                                              ("gsm3", "+380624711111"), ("gsm9", "")])
+def test_preview_is_the_shared_decision(client, viewer, at, port, caller):
+    r = client.post(f"{API}/gateways/gw-toretsk-1/preview", json={"port": port, "caller": caller, "at": at},
+                    headers=viewer)
+    assert r.status_code == 200, r.text
+    expected = routing.decide(reference_table("gw-toretsk-1"), port, caller, at)
+    assert r.json()["decision"] == expected.as_dict()
+    assert r.json()["at"] == at and r.json()["gateway"] == "gw-toretsk-1"
+
+
+def test_preview_of_the_toretsk_switch_over(client, operator):
+    def ask(at):
+        r = client.post(f"{API}/gateways/gw-toretsk-1/preview", json={"port": "gsm1", "caller": "+380624711111",
+                                                                      "at": at}, headers=operator)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    before, after = ask(SWITCH_OVER - 1), ask(SWITCH_OVER)
+    assert before["decision"] == {"action": "dial", "route": "police-102-local", "targets": ["toretsk-duty"],
+                                  "reason": "ok"}
+    assert before["local_time"] == "2016-07-20 23:59:59" and before["utc_offset_s"] == 3 * 3600
+    assert after["decision"]["route"] == "police-102"
+    assert after["decision"]["targets"] == ["mariupol-102", "mariupol-reserve"]
+    assert after["numbers"] == {"mariupol-102": "+380629000102", "mariupol-reserve": "+380629000112"}
+    assert after["local_time"] == "2016-07-21 00:00:00" and after["weekday"] == 4
+    assert ask("2016-07-21T00:00")["at"] == SWITCH_OVER  # no offset: the gateway's local time
+    assert ask("2016-07-20T21:00:00Z")["at"] == SWITCH_OVER
+    assert ask("2016-07-21T00:00:00+03:00")["at"] == SWITCH_OVER
+    assert ask(str(SWITCH_OVER))["at"] == SWITCH_OVER
+
+
+def test_preview_errors(db, client, viewer):
+    r = client.post(f"{API}/gateways/gw-toretsk-1/preview", json={"port": "gsm1", "at": "yesterday"}, headers=viewer)
+    assert r.status_code == 422 and fields(r) == ["preview.at"]
+    r = client.post(f"{API}/gateways/gw-toretsk-1/preview", json={"caller": "1"}, headers=viewer)
+    assert r.status_code == 422 and fields(r) == ["preview.port"]
+    r = client.post(f"{API}/gateways/gw-nowhere/preview", json={"port": "gsm1"}, headers=viewer)
+    assert r.status_code == 404 and fields(r) == ["gateway_id"]
+    with db.session() as s:
+        s.add(Gateway(id="gw-blank", city_id=s.get(Gateway, "gw-toretsk-1").city_id, key_hex="00" * 32))
+    r = client.post(f"{API}/gateways/gw-blank/preview", json={"port": "gsm1"}, headers=viewer)
+    assert r.status_code == 404 and "no compiled table" in r.text
+
+
+def test_commands_need_the_bridge(client, technician):
+    r = client.post(f"{API}/gateways/gw-toretsk-1/commands", json={"op": "selftest"}, headers=technician)
+    assert r.status_code == 503 and fields(r) == [None] and "bridge" in r.text
+    r = client.post(f"{API}/gateways/gw-nowhere/commands", json={"op": "selftest"}, headers=technician)
+    assert r.status_code == 404
+
+
+def test_delete_gateway_is_for_admins(client, admin, technician, registered):
+    assert client.delete(f"{API}/gateways/{NEW['id']}", headers=technician).status_code == 403
+    assert client.delete(f"{API}/gateways/{NEW['id']}", headers=admin).status_code == 204
+    assert client.get(f"{API}/gateways/{NEW['id']}", headers=admin).status_code == 404
