@@ -230,7 +230,8 @@ def main() -> int:
         print(f"backlog: {total:,} records ({args.backlog} on each of {args.gateways}) drained at {drain:,.0f}/s "
               f"({total / drain:.0f} s), bare {bare_b:,.0f}/s (ratio {drain / bare_b:.2f})", flush=True)
     print(f"ingest_per_s={ours:.0f} bare_ingest_per_s={bare:.0f} ingest_ratio={ours / bare:.2f} "
-          f"gateways={args.gateways} rollout_s={t_roll:.2f} bare_echo_s={t_bare:.2f} rollout_ratio={t_roll / t_bare:.2f} "
+          f"gateways={args.gateways} rollout_s={t_roll:.2f} bare_echo_s={t_bare:.2f} "
+          f"rollout_ratio={t_roll / t_bare:.2f} "
           f"backlog_records={total} backlog_per_s={drain:.0f} bare_backlog_per_s={bare_b:.0f} "
           f"backlog_ratio={drain / bare_b:.2f}")
     return 0
