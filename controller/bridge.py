@@ -16,7 +16,7 @@ import time
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from controller.db import Database
 from controller.models import Alert, Gateway, Record, RolloutTarget, StoreMark, TableVersion, now
@@ -135,36 +135,37 @@ class Bridge:
         seqs = [r["seq"] for r in recs]
         have = set(s.scalars(select(Record.seq).where(Record.gateway_id == gw, Record.store_id == sid,
                                                       Record.seq.in_(seqs))))
+        rows = []
         for r in recs:
             if r["seq"] in have:
                 self.stats["duplicates"] += 1
                 continue
             have.add(r["seq"])
-            row = Record(gateway_id=gw, store_id=sid, seq=r["seq"], kind=r["t"], data=r,
-                         at=r.get("start", r.get("at")))
-            if r["t"] == "call":
-                for f in CALL_FIELDS:
-                    setattr(row, f, r.get(f))
-            elif r["t"] == "alarm":
+            row = {"gateway_id": gw, "store_id": sid, "seq": r["seq"], "kind": r["t"], "data": r,
+                   "at": r.get("start", r.get("at")), "received_at": now()}
+            row.update({f: (r.get(f) if r["t"] == "call" else None) for f in CALL_FIELDS})
+            rows.append(row)
+            if r["t"] == "alarm":
                 s.add(Alert(gateway_id=gw, code=r.get("code", "alarm"), detail=r.get("detail", ""),
                             created_at=r.get("at") or now()))
-            s.add(row)
-            self.stats["records"] += 1
-        s.flush()
-        return self._advance_mark(s, gw, sid)
+        if rows:
+            s.execute(insert(Record), rows)  # one executemany, not an ORM object per record
+            self.stats["records"] += len(rows)
+        return self._advance_mark(s, gw, sid, seqs)
 
-    def _advance_mark(self, s, gw: str, sid: str) -> int:
+    def _advance_mark(self, s, gw: str, sid: str, arrived: list[int]) -> int:
         """The highest seq below which every record is stored; a `dropped` record covers its gap."""
         mark = s.get(StoreMark, (gw, sid)) or StoreMark(gateway_id=gw, store_id=sid, acked_seq=0)
         s.add(mark)
-        rows = s.execute(select(Record.seq, Record.kind, Record.data).where(
-            Record.gateway_id == gw, Record.store_id == sid, Record.seq > mark.acked_seq).order_by(Record.seq))
-        present: set[int] = set()
-        for seq, kind, data in rows:
-            present.add(seq)
-            if kind == "dropped":
-                present.update(range(data.get("first_seq", seq), data.get("last_seq", seq) + 1))
         m = mark.acked_seq
+        if m + 1 not in arrived and not s.scalar(select(Record.id).where(
+                Record.gateway_id == gw, Record.store_id == sid, Record.seq == m + 1)):
+            return m  # the next one is still missing: nothing to look at
+        present = set(s.scalars(select(Record.seq).where(Record.gateway_id == gw, Record.store_id == sid,
+                                                         Record.seq > m)))
+        for data in s.scalars(select(Record.data).where(Record.gateway_id == gw, Record.store_id == sid,
+                                                        Record.seq > m, Record.kind == "dropped")):
+            present.update(range(data.get("first_seq", 0), data.get("last_seq", -1) + 1))
         while m + 1 in present:
             m += 1
         mark.acked_seq = m
