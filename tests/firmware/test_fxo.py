@@ -3,40 +3,25 @@ emulated esp32-gsm-fxo board routing calls between its analog line and its GSM m
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import threading
 import time
 
 import pytest
 
-from hil_tests.rig import micropython
 from hil_tests.rig.gsmnet import GsmNetwork
 from tests.firmware.test_gsm_unit import MpyGsm
 
 pytestmark = pytest.mark.micropython
 
-HARNESS = micropython.REPO / "tests" / "firmware" / "mpy" / "fxo_harness.py"
 RING_EVERY_S = 0.6  # the emulated exchange's ringing cadence, shortened (an analog line: ~5 s)
 FAST = {"cmd_ms": 1000, "cid_wait_ms": 400, "ring_gone_ms": 1500, "retry_ms": 300}
 
 
 class MpyFxo(MpyGsm):
-    """An FxoLine in a micropython process (tests/firmware/mpy/fxo_harness.py), driven like MpyGsm."""
+    """An FxoLine in a micropython process (tests/firmware/mpy/line_harness.py), driven like MpyGsm."""
 
     def __init__(self, pty_path: str, timings: dict | None = None, heap: str = "220K"):
-        settings = {"timings": dict(FAST, **(timings or {}))}
-        env = dict(os.environ, MICROPYPATH=micropython.search_path(micropython.REPO / "firmware"))
-        self.proc = subprocess.Popen(micropython.command(HARNESS, pty_path, json.dumps(settings), heap=heap),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1, env=env, cwd=micropython.REPO)
-        self.events, self.logs, self._results = [], [], {}
-        self._cond = threading.Condition()
-        self._next = 0
-        self._thread = threading.Thread(target=self._pump, daemon=True)
-        self._thread.start()
-        self.wait_event("harness_up", 10)
+        super().__init__(pty_path, dict(FAST, **(timings or {})), heap=heap, kind="fxo")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """gw.gsm.GsmLine on the real MicroPython binary against scripted modem bytes on a pty.
 
-`MpyGsm` (also used by test_gsm_network.py) runs tests/firmware/mpy/gsm_harness.py: one
+`MpyGsm` (also used by test_gsm_network.py) runs tests/firmware/mpy/line_harness.py: one
 GsmLine on a pty slave, driven over stdin/stdout JSON lines. `FakeModem` holds the pty
 master and answers commands from a table the test writes, or stays silent, or injects bytes.
 """
@@ -21,7 +21,7 @@ from hil_tests.rig import micropython
 
 pytestmark = pytest.mark.micropython
 
-HARNESS = micropython.REPO / "tests" / "firmware" / "mpy" / "gsm_harness.py"
+HARNESS = micropython.REPO / "tests" / "firmware" / "mpy" / "line_harness.py"
 FAST = {"timeout_ms": 1000, "call_cmd_ms": 1500, "poll_ms": 400, "retry_ms": 300, "boot_ms": 1500, "fail_limit": 2,
         "caller_id_ms": 500, "ring_gap_ms": 1500, "garbage_window_ms": 3000}
 
@@ -29,8 +29,10 @@ FAST = {"timeout_ms": 1000, "call_cmd_ms": 1500, "poll_ms": 400, "retry_ms": 300
 class MpyGsm:
     """A GsmLine in a micropython process; call() runs an operation, wait_event() awaits a listener event."""
 
-    def __init__(self, pty_path: str, timings: dict | None = None, reset_hook: bool = False, heap: str = "220K"):
-        settings = {"timings": dict(FAST, **(timings or {})), "reset_hook": reset_hook}
+    def __init__(self, pty_path: str, timings: dict | None = None, reset_hook: bool = False, heap: str = "220K",
+                 kind: str = "gsm"):
+        base = FAST if kind == "gsm" else {}
+        settings = {"timings": dict(base, **(timings or {})), "reset_hook": reset_hook, "kind": kind}
         env = dict(os.environ, MICROPYPATH=micropython.search_path(micropython.REPO / "firmware"))
         self.proc = subprocess.Popen(micropython.command(HARNESS, pty_path, json.dumps(settings), heap=heap),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -1,11 +1,11 @@
-"""Drive one gw.fxo.FxoLine on MicroPython from the host, over stdin/stdout JSON lines.
+"""Drive one gw.gsm.GsmLine on MicroPython from the host, over stdin/stdout JSON lines.
 
-    micropython fxo_harness.py <pty path> '<settings json>'
+    micropython gsm_harness.py <pty path> '<settings json>'
 
-settings: {"timings": {attr: ms, ...}}
-stdin:  {"id": n, "op": "start"|"dial"|"answer"|"hangup"|"status"|"exit", "args": [...]}
-stdout: {"id": n, "ok": true, "result": ...} | {"id": n, "ok": false, "error": "..."}
-        {"ev": "ring"|"hangup"|"dtmf"|"alarm", "arg": ..., "ms": ticks}
+settings: {"timings": {attr: ms, ...}, "reset_hook": bool, "reset_ms": int}
+stdin:  {"id": n, "op": "start"|"cmd"|"dial"|"answer"|"hangup"|"status"|"clock"|"exit", "args": [...]}
+stdout: {"id": n, "ok": true, "result": ...} | {"id": n, "ok": false, "error": "ModemTimeout: ..."}
+        {"ev": "ring"|"hangup"|"dtmf"|"alarm"|"reset_hook", "arg": ..., "ms": ticks}
         {"log": "..."}
 Every operation runs as its own task, so a dial can be pending while the host sends more.
 """
@@ -15,7 +15,6 @@ import json
 import sys
 import time
 
-from gw.fxo import FxoLine
 from gw.uart_unix import open_pty
 
 T0 = time.ticks_ms()
@@ -39,6 +38,8 @@ async def run_op(line, req):
         if op == "start":
             await line.start()
             res = line.ready
+        elif op == "cmd":
+            res = await line.cmd(*args)
         elif op == "dial":
             res = await line.dial(*args)
         elif op == "answer":
@@ -47,6 +48,8 @@ async def run_op(line, req):
             res = await line.hangup()
         elif op == "status":
             res = line.status()
+        elif op == "clock":
+            res = await line.clock_query()
         else:
             raise ValueError("unknown op " + op)
         out({"id": req["id"], "ok": True, "result": res})
@@ -56,7 +59,20 @@ async def run_op(line, req):
 
 async def main(path, settings):
     reader, writer = open_pty(path)
-    line = FxoLine("fxo1", reader, writer, log=log)
+    reset_ms = settings.get("reset_ms", 300)
+
+    async def reset_hook():
+        out({"ev": "reset_hook", "arg": None, "ms": time.ticks_diff(time.ticks_ms(), T0)})
+        await asyncio.sleep_ms(reset_ms)
+
+    if settings.get("kind") == "fxo":
+        from gw.fxo import FxoLine
+
+        line = FxoLine("fxo1", reader, writer, log=log)
+    else:
+        from gw.gsm import GsmLine
+
+        line = GsmLine("gsm1", reader, writer, log=log, reset_hook=reset_hook if settings.get("reset_hook") else None)
     for k, v in settings.get("timings", {}).items():
         setattr(line, k, v)
     line.listener = listener
