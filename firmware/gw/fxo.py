@@ -21,6 +21,8 @@ it back on hook.
 import asyncio
 import time
 
+from gw.uartlines import read_lines
+
 INTERNATIONAL_PREFIX = "00"  # what an analog line dials for the "+" of an E.164 number
 IDLE, RINGING, TALKING, DIALLING, IGNORING = "idle", "ringing", "talking", "dialling", "ignoring"
 
@@ -52,9 +54,6 @@ class FxoLine:
         self._ring_t = 0  # ticks of the last RING
         self._dial_result = None
         self._dial_event = asyncio.Event()
-        self._buf = bytearray(64)
-        self._line = bytearray(80)
-        self._n = 0
         self._reader_task = None
 
     def status(self):
@@ -116,41 +115,12 @@ class FxoLine:
             self.log("fxo %s: HOOK ON failed %r" % (self.name, e))
 
     async def _read(self):
-        """Bytes to lines: a UART delivers a line in pieces, so it is assembled up to CR / LF."""
-        buf, line = self._buf, self._line
-        over = False
-        while True:
-            try:
-                n = await self.reader.readinto(buf)
-            except Exception as e:  # the UART / pty went away
-                self.log("fxo %s: read: %r" % (self.name, e))
-                n = 0
-            if not n:  # a hung-up pty polls readable and reads nothing: do not spin
-                await asyncio.sleep_ms(50)
-                continue
-            for i in range(n):
-                c = buf[i]
-                if c == 10 or c == 13:
-                    if self._n or over:
-                        self._feed(bytes(line[:self._n]), over)
-                    self._n, over = 0, False
-                elif self._n < len(line):
-                    line[self._n] = c
-                    self._n += 1
-                else:
-                    over = True
+        await read_lines(self.reader, self._line, self._junk, self.log, "fxo " + self.name, size=80, idle_ms=50)
 
-    def _feed(self, raw, over):
-        bad = -1
-        for i in range(len(raw)):
-            if not 32 <= raw[i] <= 126:
-                bad = i
-        if over or bad >= 0:  # count it, then salvage a clean tail (noise glued to a real line)
-            self._junk(raw)
-            raw = b"" if over else raw[bad + 1:]
-        text = raw.decode().strip()
+    def _line(self, text, clean):
+        text = text.strip()
         if text and not self._route(text):
-            self._junk(raw)
+            self._junk(text.encode())
 
     def _junk(self, raw):
         self.garbage += 1

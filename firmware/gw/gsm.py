@@ -7,6 +7,7 @@ the pending `cmd()`, URCs to the call logic, garbage counted and skipped. A supe
 import asyncio
 import time
 
+from gw.uartlines import read_lines
 from protocols.tz import days_from_civil
 
 IDLE, RINGING, IN_CALL, DIALING, OUT_CALL = 0, 1, 2, 3, 4
@@ -81,8 +82,6 @@ class GsmLine:
         self.timeouts, self._tasks = 0, None  # consecutive command timeouts; reader and supervisor
         self._lock, self._done, self._wake = asyncio.Lock(), asyncio.Event(), asyncio.Event()  # _wake: RDY
         self._pcmd, self._pexp, self._pres, self._plines = None, None, None, []  # pending command, prefix, final
-        self._rbuf, self._lbuf, self._n, self._over = bytearray(128), bytearray(200), 0, False  # +CLCC: ~80
-        self._lmv = memoryview(self._lbuf)  # _n bytes of a line in _lbuf; _over: the line overflowed it
         self._st, self._gen = IDLE, 0  # call state; generation, bumped per call and release
         self._num, self._rung, self._ring_t = None, False, 0  # inbound: caller, "ring" sent, last RING
         self._dres, self._cev = None, asyncio.Event()  # outcome of the dial in progress; its progress
@@ -114,37 +113,13 @@ class GsmLine:
             self.log("%s: %s" % (self.name, e))
 
     async def _read_loop(self):
-        buf, line = self._rbuf, self._lbuf
-        while True:
-            try:
-                n = await self._r.readinto(buf)
-            except Exception as e:  # the UART / pty went away
-                self.log("%s: read: %r" % (self.name, e))
-                n = 0
-            if not n:  # a hung-up pty polls readable and reads nothing: do not spin
-                await asyncio.sleep_ms(100)
-            for i in range(n or 0):
-                if buf[i] == 10 or buf[i] == 13:  # CR LF, and the CR after an echoed command
-                    self._feed()
-                elif self._n < len(line):
-                    line[self._n] = buf[i]
-                    self._n += 1
-                else:
-                    self._over = True
+        await read_lines(self._r, self._line, self._junk, self.log, self.name)
 
-    def _feed(self):
-        line, start, end, over = self._lbuf, 0, self._n, self._over
-        self._n, self._over = 0, False
-        bad = max((i for i in range(end) if not 32 <= line[i] <= 126), default=-1)
-        if over or bad >= 0:  # count it, then salvage a clean tail (noise glued to a real line)
-            self._junk(bytes(self._lmv[:min(end, 40)]))
-            start = end if over else bad + 1
-        if start < end:
-            text = str(self._lmv[start:end], "ascii")
-            try:
-                self._route(text, bad < 0)
-            except (ValueError, IndexError):  # a known prefix with a malformed or truncated body
-                self._junk(text)
+    def _line(self, text, clean):
+        try:
+            self._route(text, clean)
+        except (ValueError, IndexError):  # a known prefix with a malformed or truncated body
+            self._junk(text)
 
     def _route(self, text, clean):
         pc, exp, final = self._pcmd, self._pexp, text == "OK" or text.startswith(_ERRORS)
