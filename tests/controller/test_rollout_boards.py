@@ -104,3 +104,57 @@ def test_rollout_applied_rejected_and_republished(fleet):
 def _record(service, gw, caller):
     with service.db.session() as s:
         return s.scalars(select(Record).where(Record.gateway_id == gw, Record.caller == caller)).first()
+
+
+def test_controller_counts_equal_truth_after_a_broker_restart_mid_traffic(tmp_path):
+    gw_id = "gw-kramatorsk-1"
+    with Mosquitto() as broker:
+        service = ControllerService(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", broker=broker.url,
+                                             listen_port=free_port())).start()
+        with service.db.session() as s:
+            reference.seed(s, profile=PROFILE, ports=PORTS, out_ports=OUT)
+            key = s.get(Gateway, gw_id).key_hex
+        rig = EmulatedRig(gw_id, key, broker.url, profile=PROFILE, workdir=tmp_path / gw_id)
+        try:
+            rig.network.set_time(1469440800)
+            for c in reference.CENTRES.values():
+                rig.network.destination(c["number"], answer_after_s=0.2, talk_s=0.5)
+            rig.power_on()
+            wait(lambda: gateway(service, gw_id).online, 40, "board online")
+            with service.db.session() as s:
+                start_rollout(s, service.bridge, [gw_id])
+            wait(lambda: gateway(service, gw_id).applied_version == 1, 30, "table applied")
+            callers = [f"+38067{i:07d}" for i in range(10)]
+            for i, caller in enumerate(callers):
+                if i == 4:
+                    broker.stop()  # mid-traffic: the board keeps routing and keeps its records
+                if i == 7:
+                    broker.start()
+                rig.network.call("gsm1" if i % 3 else "gsm3", caller,
+                                 hangup_after_s=0.1 if i == 5 else None).wait(30)
+            wait(lambda: service.bridge.connected.is_set() and gateway(service, gw_id).online, 60, "back online")
+            result = service.bridge.command(gw_id, "counters", timeout=30)
+            seq = result["result"]["seq"]
+            counters = wait(lambda: _by_seq(service, gw_id, seq), 60, "the counters record stored")
+            truth = rig.network.inbound()
+            stored = wait(lambda: (lambda r: len(r) == len(truth) and r)(_calls(service, gw_id)), 60,
+                          "every call record stored")
+        finally:
+            rig.close()
+            service.stop()
+    assert sorted(r.caller for r in stored) == sorted(t["caller"] for t in truth)
+    assert counters["calls"] == len(truth)
+    answered = sum(t["result"] == "answered" for t in truth)
+    assert sum(r.outcome == "answered" for r in stored) == answered
+    assert sum(c.get("answered", 0) for c in counters["routes"].values()) == answered
+
+
+def _by_seq(service, gw, seq):
+    with service.db.session() as s:
+        rec = s.scalars(select(Record).where(Record.gateway_id == gw, Record.seq == seq)).first()
+        return rec.data if rec else None
+
+
+def _calls(service, gw):
+    with service.db.session() as s:
+        return list(s.scalars(select(Record).where(Record.gateway_id == gw, Record.kind == "call")))
