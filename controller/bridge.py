@@ -35,6 +35,7 @@ class Bridge:
         self.batch = batch
         self.inbox: queue.Queue = queue.Queue(maxsize=100_000)
         self.results: dict[str, dict] = {}
+        self.published: list[mqtt.MQTTMessageInfo] = []
         self.changed = threading.Condition()
         self.stats = {"records": 0, "duplicates": 0, "invalid": 0, "batches": 0}
         self._ids = itertools.count(1)
@@ -205,9 +206,13 @@ class Bridge:
 
     # ------------------------------------------------------------ controller actions
 
-    def publish_table(self, gw: Gateway, tv: TableVersion) -> None:
+    def publish_table(self, gw: Gateway, tv: TableVersion) -> mqtt.MQTTMessageInfo:
+        """Publish a signed table, retained; the returned handle tells when the broker took it."""
         payload = routing.seal(tv.body.encode(), gw.key_hex)
-        self.client.publish(topics.table(gw.id), payload, qos=1, retain=True)
+        info = self.client.publish(topics.table(gw.id), payload, qos=1, retain=True)
+        self.published.append(info)
+        del self.published[:-10000]  # keep the recent handles only
+        return info
 
     def publish_desired(self, gateway_id: str) -> None:
         """Publish the version the gateway should run (the last one a rollout published)."""

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controller.api.deps import ApiError, Operator, Reader
-from controller.api.routes.common import In, OrmModel, compile_checked, crud_router, gateways_where, partial
+from controller.api.routes.common import In, OrmModel, compile_checked, create_row, crud_router, gateways_where, partial
 from controller.api.routes.region import Ident
 from controller.compiler import CompileError, table_doc
 from controller.models import Centre, City, Gateway, GatewayService, Route, Service
@@ -95,7 +95,7 @@ def _check_alone(r: Route, centres: dict[str, Centre]) -> None:
         raise ApiError(422, "routes", f"{e.path}: {e.reason}") from None
 
 
-def _reached(s: Session, cities: set, services: set) -> list[Gateway]:
+def reached(s: Session, cities: set, services: set) -> list[Gateway]:
     return gateways_where(s, Gateway.city_id.in_(cities), Gateway.services.any(GatewayService.service_id.in_(services)))
 
 
@@ -113,8 +113,15 @@ def _after(s: Session, r: Route, op: str, old: dict) -> None:
 
     cities = {r.city_id, old.get("city_id", r.city_id)}
     services = {r.service_id, old.get("service_id", r.service_id)}
-    compile_checked(s, _reached(s, cities, services), field, "routes")
+    compile_checked(s, reached(s, cities, services), field, "routes")
 
 
-router = crud_router("routes", Route, RouteIn, partial(RouteIn), RouteOut, read=Reader, write=Operator,
-                     unique=("city_id", "name"), refs={"city_id": City, "service_id": Service}, after=_after)
+RULES = {"unique": ("city_id", "name"), "refs": {"city_id": City, "service_id": Service}, "after": _after}
+
+
+def create_route(s: Session, body: RouteIn) -> Route:
+    """Add a route with every check the API makes (422/409 ApiError naming the field); compiles what it reaches."""
+    return create_row(s, "routes", Route, body.model_dump(), **RULES)
+
+
+router = crud_router("routes", Route, RouteIn, partial(RouteIn), RouteOut, read=Reader, write=Operator, **RULES)

@@ -80,6 +80,34 @@ def gateways_where(s: Session, *where) -> list[Gateway]:
     return list(s.scalars(select(Gateway).where(*where).order_by(Gateway.id)))
 
 
+def validate_row(s: Session, name: str, model, values: dict, obj=None, *, unique: tuple[str, ...] = (),
+                 refs: dict[str, Any] | None = None) -> None:
+    """The foreign keys in `values` exist (422) and the `unique` fields name no other row (409)."""
+    for key, ref in (refs or {}).items():
+        if values.get(key) is not None and s.get(ref, values[key]) is None:
+            raise ApiError(422, f"{name}.{key}", f"names no {ref.__tablename__} entry {values[key]}")
+    if unique:
+        merged = {k: values.get(k, getattr(obj, k, None)) for k in unique}
+        conds = [getattr(model, k).is_(None) if v is None else getattr(model, k) == v for k, v in merged.items()]
+        other = s.scalars(select(model).where(and_(*conds))).first()
+        if other is not None and other is not obj:
+            raise ApiError(409, f"{name}.{unique[-1]}", f"{name} entry {other.id} already has this value")
+
+
+def create_row(s: Session, name: str, model, values: dict, *, unique: tuple[str, ...] = (),
+               refs: dict[str, Any] | None = None, before: Callable | None = None, after: Callable | None = None):
+    """What `crud_router`'s create does, without HTTP: check, add, flush, run the hooks; returns the row."""
+    validate_row(s, name, model, values, unique=unique, refs=refs)
+    obj = model(**values)
+    if before:
+        before(s, obj, "create", values)
+    s.add(obj)
+    s.flush()
+    if after:
+        after(s, obj, "create", {})
+    return obj
+
+
 def crud_router(name: str, model, create: type[BaseModel], update: type[BaseModel], out: type[BaseModel], *,
                 read, write, unique: tuple[str, ...] = (), refs: dict[str, Any] | None = None,
                 before: Callable | None = None, after: Callable | None = None, order=None) -> APIRouter:
@@ -99,15 +127,7 @@ def crud_router(name: str, model, create: type[BaseModel], update: type[BaseMode
         return obj
 
     def validate(s: Session, values: dict, obj=None) -> None:
-        for key, ref in refs.items():
-            if values.get(key) is not None and s.get(ref, values[key]) is None:
-                raise ApiError(422, f"{name}.{key}", f"names no {ref.__tablename__} entry {values[key]}")
-        if unique:
-            merged = {k: values.get(k, getattr(obj, k, None)) for k in unique}
-            conds = [getattr(model, k).is_(None) if v is None else getattr(model, k) == v for k, v in merged.items()]
-            other = s.scalars(select(model).where(and_(*conds))).first()
-            if other is not None and other is not obj:
-                raise ApiError(409, f"{name}.{unique[-1]}", f"{name} entry {other.id} already has this value")
+        validate_row(s, name, model, values, obj, unique=unique, refs=refs)
 
     @router.get("", response_model=Page[out], dependencies=[read], name=f"{name}:list")
     def list_items(s: SessionDep):
@@ -116,16 +136,7 @@ def crud_router(name: str, model, create: type[BaseModel], update: type[BaseMode
 
     @router.post("", response_model=out, status_code=201, dependencies=[write], name=f"{name}:create")
     def create_item(body: create, s: SessionDep):
-        values = body.model_dump()
-        validate(s, values)
-        obj = model(**values)
-        if before:
-            before(s, obj, "create", values)
-        s.add(obj)
-        s.flush()
-        if after:
-            after(s, obj, "create", {})
-        return obj
+        return create_row(s, name, model, body.model_dump(), unique=unique, refs=refs, before=before, after=after)
 
     @router.get("/{item_id}", response_model=out, dependencies=[read], name=f"{name}:get")
     def get_item(item_id: int, s: SessionDep):

@@ -111,9 +111,10 @@ def load(s: Session, gateway_id: str) -> Gateway:
     return gw
 
 
-def _new_secrets(request: Request, gw: Gateway) -> str:
+def new_secrets(secret_key: str, gw: Gateway) -> str:
+    """A new random table key for the gateway; returns its MQTT password (only its hash is stored)."""
     gw.key_hex = secrets.token_bytes(32).hex()
-    password = mqtt_password(request.app.state.settings.secret_key, gw)
+    password = mqtt_password(secret_key, gw)
     gw.password_sha256 = hashlib.sha256(password.encode()).hexdigest()
     return password
 
@@ -164,28 +165,54 @@ def _configure(s: Session, gw: Gateway, values: dict) -> None:
     compile_checked(s, [gw], field, "gateways")
 
 
-@router.get("", response_model=Page[GatewayOut], dependencies=[FleetReader])
-def list_gateways(s: SessionDep, city: str | None = None, online: bool | None = None):
-    """Every gateway with its last reported state; filter by city name or online."""
+def find_gateways(s: Session, city: str | None = None, online: bool | None = None) -> list[Gateway]:
+    """Gateways by id, filtered by city name and online state."""
     q = select(Gateway).order_by(Gateway.id)
     if city is not None:
         q = q.join(City).where(City.name == city)
     if online is not None:
         q = q.where(Gateway.online.is_(online))
-    rows = [view(gw) for gw in s.scalars(q)]
+    return list(s.scalars(q))
+
+
+def register(s: Session, body: GatewayIn, secret_key: str) -> Secrets:
+    """Register a gateway (compiling its table); the key and MQTT password are only in what this returns."""
+    if s.get(Gateway, body.id) is not None:
+        raise ApiError(409, "gateways.id", f"gateway {body.id!r} is already registered")
+    gw = Gateway(id=body.id, ports=[], out_ports=[], state={}, online=False)
+    password = new_secrets(secret_key, gw)
+    _configure(s, gw, body.model_dump())
+    return Secrets(gateway=view(gw), key=gw.key_hex, user=gw.id, password=password)
+
+
+def bundle_config(gw: Gateway, settings, bridge=None, broker: str | None = None) -> dict:
+    """The device config for the board's flash; `broker` as the board reaches it (default: from settings)."""
+    if broker is None:
+        if settings.broker.startswith("mqtt"):
+            broker = settings.broker
+        elif bridge is not None:
+            broker = f"mqtt://{bridge.host}:{bridge.port}"
+        else:
+            broker = f"mqtt://{settings.listen_host}:{settings.broker_port or 1883}"
+    elif not broker.startswith(("mqtt://", "mqtts://")):
+        raise ApiError(422, "broker", "must be an mqtt:// or mqtts:// URL")
+    return {"id": gw.id, "key": gw.key_hex, "broker": broker, "user": gw.id,
+            "password": mqtt_password(settings.secret_key, gw), "profile": gw.profile}
+
+
+@router.get("", response_model=Page[GatewayOut], dependencies=[FleetReader])
+def list_gateways(s: SessionDep, city: str | None = None, online: bool | None = None):
+    """Every gateway with its last reported state; filter by city name or online."""
+    rows = [view(gw) for gw in find_gateways(s, city, online)]
     return {"data": rows, "count": len(rows)}
 
 
 @router.post("", response_model=Secrets, status_code=201, dependencies=[Technician])
 def register_gateway(body: GatewayIn, request: Request, response: Response, s: SessionDep):
     """Register a gateway: returns its table key and MQTT password once (only hashes are shown later)."""
-    if s.get(Gateway, body.id) is not None:
-        raise ApiError(409, "gateways.id", f"gateway {body.id!r} is already registered")
-    gw = Gateway(id=body.id, ports=[], out_ports=[], state={}, online=False)
-    password = _new_secrets(request, gw)
-    _configure(s, gw, body.model_dump())
+    out = register(s, body, request.app.state.settings.secret_key)
     response.headers.update(NO_STORE)
-    return Secrets(gateway=view(gw), key=gw.key_hex, user=gw.id, password=password)
+    return out
 
 
 @router.get("/{gateway_id}", response_model=GatewayOut, dependencies=[FleetReader])
@@ -212,7 +239,7 @@ def delete_gateway(gateway_id: str, s: SessionDep):
 def rotate_key(gateway_id: str, request: Request, response: Response, s: SessionDep):
     """A new table key and MQTT password, shown once; the board must be re-flashed with the new bundle."""
     gw = load(s, gateway_id)
-    password = _new_secrets(request, gw)
+    password = new_secrets(request.app.state.settings.secret_key, gw)
     response.headers.update(NO_STORE)
     return Secrets(gateway=view(gw), key=gw.key_hex, user=gw.id, password=password)
 
@@ -222,16 +249,6 @@ def bundle(gateway_id: str, request: Request, response: Response, s: SessionDep,
            broker: Annotated[str | None, Query(description="mqtt://host:port as the board reaches it")] = None):
     """The device config for the board's flash (/config.json): id, key, broker, user, password, profile."""
     gw = load(s, gateway_id)
-    settings, bridge = request.app.state.settings, request.app.state.bridge
-    if broker is None:
-        if settings.broker.startswith("mqtt"):
-            broker = settings.broker
-        elif bridge is not None:
-            broker = f"mqtt://{bridge.host}:{bridge.port}"
-        else:
-            broker = f"mqtt://{settings.listen_host}:{settings.broker_port or 1883}"
-    elif not broker.startswith(("mqtt://", "mqtts://")):
-        raise ApiError(422, "broker", "must be an mqtt:// or mqtts:// URL")
+    config = bundle_config(gw, request.app.state.settings, request.app.state.bridge, broker)
     response.headers.update(NO_STORE)
-    return {"id": gw.id, "key": gw.key_hex, "broker": broker, "user": gw.id,
-            "password": mqtt_password(settings.secret_key, gw), "profile": gw.profile}
+    return config

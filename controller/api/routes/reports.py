@@ -78,6 +78,11 @@ def call_report(
 ) -> dict:
     """Offered, answered, abandoned, failed, rejected, after_hours, callback, denied, talk seconds, answer
     ratio, average talk time and abandon ratio, per group and period (UTC), with totals per group."""
+    return call_report_data(s, group, interval, from_, to)
+
+
+def call_report_data(s, group: str, interval: str, from_: TimeParam = None, to: TimeParam = None) -> dict:
+    """The call report (see `call_report`): {group, interval, from, to, rows, totals}."""
     lo, hi = parse_time(from_, "from"), parse_time(to, "to")
     rows = counted(s, group, interval, lo, hi)
     if interval == "month":

@@ -59,15 +59,18 @@ def view(s: Session, r: Rollout) -> RolloutOut:
 @router.post("", response_model=RolloutOut, status_code=201, dependencies=[Operator])
 def create_rollout(body: RolloutIn, request: Request, s: SessionDep):
     """Compile the gateways' tables and publish them: canaries now, the rest once every canary applied."""
-    bridge = get_bridge(request)
+    return view(s, begin(s, get_bridge(request), body.gateways, body.canary))
+
+
+def begin(s: Session, bridge, gateways: list[str] | None, canary: list[str]) -> Rollout:
+    """`start_rollout`, its refusals as 422 ApiErrors naming the field."""
     try:
-        rollout = start_rollout(s, bridge, body.gateways, body.canary)
+        return start_rollout(s, bridge, gateways, canary)
     except RolloutError as e:
         raise ApiError(422, f"rollouts.{e.field}", e.reason) from None
     except CompileError as e:
         raise ApiError(422, f"rollouts.gateways.{e.gateway}", f"its table does not compile: {e.path}: {e.reason}") \
             from None
-    return view(s, rollout)
 
 
 @router.get("", response_model=Page[RolloutOut], dependencies=[Reader])
