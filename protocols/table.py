@@ -256,8 +256,7 @@ def _is_date(s):
     y, m, d = int(y), int(m), int(d)
     if not 1 <= m <= 12:
         return False
-    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
-    return 1 <= d <= (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[m - 1]
+    return 1 <= d <= tz.month_days(y, m)
 
 
 def _packed_deny(src):

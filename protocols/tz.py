@@ -52,6 +52,11 @@ def _leap(y):
     return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
 
 
+def month_days(y, m):
+    """Days in month m (1-12) of year y."""
+    return 29 if m == 2 and _leap(y) else _MDAYS[m - 1]
+
+
 def days_from_civil(y, m, d):
     """Days since 1970-01-01 of the proleptic Gregorian date y-m-d (any sign)."""
     if m <= 2:
@@ -94,8 +99,7 @@ def _rule_day(date, y):
     # 1970-01-01 was a Thursday: weekday (0 = Sunday) of day n is (n + 4) % 7.
     day = first + (date[3] - first - 4) % 7 + 7 * (w - 1)
     if w == 5:
-        mlen = 29 if m == 2 and _leap(y) else _MDAYS[m - 1]
-        if day >= first + mlen:
+        if day >= first + month_days(y, m):
             day -= 7
     return day
 

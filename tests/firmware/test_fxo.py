@@ -9,6 +9,7 @@ import time
 import pytest
 
 from hil_tests.rig.gsmnet import GsmNetwork
+from tests.firmware.test_gsm_network import until
 from tests.firmware.test_gsm_unit import MpyGsm
 
 pytestmark = pytest.mark.micropython
@@ -37,15 +38,6 @@ def world():
         if line is not None:
             line.close()
         net.close()
-
-
-def until(fn, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if fn():
-            return
-        time.sleep(0.05)
-    raise AssertionError("not within %ss: %s" % (timeout, what))
 
 
 def test_startup_puts_the_line_on_hook(world):
