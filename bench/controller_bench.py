@@ -17,27 +17,70 @@ contract (it verifies each table with protocols.routing.unseal and acks it). The
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
+import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from fleet import gateway_ids, key_of  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from controller import reference  # noqa: E402
 from controller.bridge import Bridge  # noqa: E402
 from controller.brokers import Mosquitto  # noqa: E402
+from controller.compiler import compile_all  # noqa: E402
 from controller.db import Database  # noqa: E402
-from controller.models import City, Gateway, TableVersion  # noqa: E402
+from controller.models import Gateway, GatewayService, RolloutTarget, TableVersion  # noqa: E402
+from controller.rollouts import start_rollout  # noqa: E402
 from protocols import messages, routing, topics  # noqa: E402
 
-PER_CLIENT = 100
+FLEET = Path(__file__).resolve().parent / "fleet.py"
+
+
+class FleetProc:
+    """bench/fleet.py in a child process: the simulated gateways never share the controller's CPU."""
+
+    def __init__(self, port: int, gateways: int, mode: str, records: int = 0, timeout: float = 600):
+        self.proc = subprocess.Popen([sys.executable, str(FLEET), mode, "--port", str(port), "--gateways",
+                                      str(gateways), "--records", str(records), "--timeout", str(timeout)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.expect("ready")
+
+    def expect(self, word: str) -> None:
+        line = self.proc.stdout.readline().strip()
+        if line != word:
+            self.close()
+            raise RuntimeError(f"fleet said {line!r}, expected {word!r}")
+
+    def go(self) -> None:
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def client(port: int, cid: str, on_message=None) -> mqtt.Client:
@@ -51,190 +94,272 @@ def client(port: int, cid: str, on_message=None) -> mqtt.Client:
     return c
 
 
-def batches(gw_count: int, per_gw: int, size: int = 50):
-    for g in range(gw_count):
-        gw = f"gw-bench-{g:04d}"
-        for first in range(1, per_gw + 1, size):
-            recs = [messages.call_record(s, 1780000000 + s, "gsm1", "+380671234567", "r", "answered", "t", 1, 2, 30,
-                                         "ok") for s in range(first, min(first + size, per_gw + 1))]
-            yield gw, messages.encode("events", messages.events("s" + gw[-4:], recs)), len(recs)
+def close(*clients: mqtt.Client) -> None:
+    for c in clients:
+        c.loop_stop()
+        c.disconnect()
+
+
+class BareIngest:
+    """A paho subscriber that decodes events and (optionally) acks each batch at once: no database."""
+
+    def __init__(self, port: int, total: int, ack: bool):
+        self.got, self.total, self.ack = 0, total, ack
+        self.done, self.connected = threading.Event(), threading.Event()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bare-ingest", clean_session=True)
+        self.c.max_inflight_messages_set(1000)
+        self.c.max_queued_messages_set(0)
+        self.c.on_message, self.c.on_connect = self._on_message, self._on_connect
+        self.c.on_disconnect = lambda *a: self.connected.clear()
+        self.c.reconnect_delay_set(0.1, 1)
+        self.c.connect("127.0.0.1", port, keepalive=60)
+        self.c.loop_start()
+        self.connected.wait(10)
+        time.sleep(0.3)
+
+    def _on_connect(self, c, u, flags, reason, properties):
+        c.subscribe(topics.filter("events"), qos=1)
+        self.connected.set()
+
+    def _on_message(self, c, u, msg):
+        m = messages.decode("events", msg.payload)
+        self.got += len(m["records"])
+        if self.ack:
+            gw, _ = topics.parse(msg.topic)
+            ack = messages.events_ack(m["store_id"], m["records"][-1]["seq"])
+            c.publish(topics.events_ack(gw), messages.encode("events_ack", ack), qos=1, retain=True)
+        if self.got >= self.total:
+            self.done.set()
 
 
 def bare_ingest(port: int, gw_count: int, per_gw: int) -> float:
-    """A paho subscriber that receives and decodes the batches: the ceiling the bridge is held to."""
-    got = [0]
-    total = gw_count * per_gw
-    done = threading.Event()
-
-    def on_message(c, u, msg):
-        got[0] += len(messages.decode("events", msg.payload)["records"])
-        if got[0] >= total:
-            done.set()
-
-    sub = client(port, "bare-sub", on_message)
-    sub.subscribe(topics.filter("events"), qos=1)
-    time.sleep(0.3)
-    pub = client(port, "bare-pub")
-    t0 = time.monotonic()
-    for gw, payload, _ in batches(gw_count, per_gw):
-        pub.publish(topics.events(gw), payload, qos=1)
-    done.wait(300)
-    rate = got[0] / (time.monotonic() - t0)
-    for c in (sub, pub):
-        c.loop_stop()
-        c.disconnect()
+    """Records/s a bare subscriber receives and decodes: the ceiling the bridge is held to."""
+    bare = BareIngest(port, gw_count * per_gw, ack=False)
+    with FleetProc(port, gw_count, "publish", per_gw) as fleet:
+        t0 = time.monotonic()
+        fleet.go()
+        bare.done.wait(300)
+        rate = bare.got / (time.monotonic() - t0)
+    close(bare.c)
     return rate
 
 
 def bridge_ingest(port: int, db: Database, gw_count: int, per_gw: int) -> float:
+    """Records/s the bridge stores and commits (stats count only committed records)."""
     bridge = Bridge(db, f"mqtt://127.0.0.1:{port}", client_id="bench-controller").start()
-    pub = client(port, "bench-pub")
     total = gw_count * per_gw
-    t0 = time.monotonic()
-    for gw, payload, _ in batches(gw_count, per_gw):
-        pub.publish(topics.events(gw), payload, qos=1)
-    deadline = time.monotonic() + 600
-    while bridge.stats["records"] < total and time.monotonic() < deadline:
-        time.sleep(0.02)
-    rate = bridge.stats["records"] / (time.monotonic() - t0)
-    pub.loop_stop()
-    pub.disconnect()
+    with FleetProc(port, gw_count, "publish", per_gw) as fleet:
+        t0 = time.monotonic()
+        fleet.go()
+        deadline = time.monotonic() + 600
+        while bridge.stats["records"] < total and time.monotonic() < deadline:
+            time.sleep(0.01)
+        rate = bridge.stats["records"] / (time.monotonic() - t0)
     bridge.stop()
     return rate
 
 
-class Fleet:
-    """N simulated gateways, PER_CLIENT to a paho client: verify each table and ack it."""
-
-    def __init__(self, port: int, keys: dict[str, str], echo: bool = False):
-        self.keys, self.acked, self.lock = keys, set(), threading.Lock()
-        self.all = threading.Event()
-        self.clients = []
-        ids = sorted(keys)
-        for i in range(0, len(ids), PER_CLIENT):
-            c = client(port, f"fleet-{i}", self._on_message)
-            for gw in ids[i:i + PER_CLIENT]:
-                c.subscribe(topics.table(gw) if not echo else f"bench/ping/{gw}", qos=1)
-            self.clients.append(c)
-        self.echo = echo
-        time.sleep(0.5)
-
-    def _on_message(self, c, u, msg):
-        if self.echo:
-            gw = msg.topic.rsplit("/", 1)[1]
-            c.publish(f"bench/pong/{gw}", msg.payload, qos=1)
-            return
-        gw, _ = topics.parse(msg.topic)
-        table = routing.unseal(msg.payload, self.keys[gw], gw)
-        ack = messages.table_ack(table.version, table.sha256, "applied")
-        c.publish(topics.table_ack(gw), messages.encode("table_ack", ack), qos=1)
-
-    def close(self) -> None:
-        for c in self.clients:
-            c.loop_stop()
-            c.disconnect()
-
-
-def seed_fleet(db: Database, n: int) -> dict[str, str]:
+def seed_region(db: Database, n: int) -> float:
+    """The reference region with n gateways spread over its cities; returns seconds to compile them all."""
     db.upgrade()
-    keys = {}
     with db.session() as s:
-        city = City(name="Bench", zone="Europe/Kyiv")
-        s.add(city)
+        reference.seed(s)
+        cities = [s.get(Gateway, gw).city_id for gw in reference.CITIES]
+        services = {gs.port: gs.service_id for gs in s.get(Gateway, "gw-mariupol-1").services}
+        for gw in list(reference.CITIES):
+            s.delete(s.get(Gateway, gw))
         s.flush()
-        body = json.dumps(reference.table("gw-mariupol-1"))
-        for i in range(n):
-            gw = f"gw-bench-{i:04d}"
-            keys[gw] = hashlib.sha256(gw.encode()).hexdigest()
-            s.add(Gateway(id=gw, city_id=city.id, key_hex=keys[gw], ports=["gsm1", "gsm2"], out_ports=["gsm2"],
-                          desired_version=1))
-            doc = json.loads(body)
-            doc["gateway"] = gw
-            b = json.dumps(doc)
-            s.add(TableVersion(gateway_id=gw, version=1, body=b, sha256=hashlib.sha256(b.encode()).hexdigest()))
-    return keys
-
-
-def rollout(port: int, db: Database, keys: dict[str, str]) -> float:
-    fleet = Fleet(port, keys)
-    bridge = Bridge(db, f"mqtt://127.0.0.1:{port}", client_id="bench-rollout").start()
+        for i, gw in enumerate(gateway_ids(n)):
+            s.add(Gateway(id=gw, city_id=cities[i % len(cities)], key_hex=key_of(gw),
+                          ports=sorted({*services, *reference.OUT_PORTS}), out_ports=list(reference.OUT_PORTS),
+                          services=[GatewayService(port=p, service_id=sid) for p, sid in services.items()]))
     t0 = time.monotonic()
-    for gw in keys:
-        bridge.publish_latest(gw)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+    with db.session() as s:
+        compile_all(s)
+    return time.monotonic() - t0
+
+
+def rollout(port: int, db: Database, n: int) -> float:
+    """Seconds from start_rollout (every gateway, no canary) until every target is applied."""
+    with FleetProc(port, n, "ack"):
+        bridge = Bridge(db, f"mqtt://127.0.0.1:{port}", client_id="bench-rollout").start()
+        t0 = time.monotonic()
         with db.session() as s:
-            done = s.query(Gateway).filter(Gateway.applied_version == 1).count()
-        if done == len(keys):
-            break
-        time.sleep(0.05)
-    elapsed = time.monotonic() - t0
-    bridge.stop()
-    fleet.close()
+            rid = start_rollout(s, bridge).id
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with db.session() as s:
+                left = s.scalar(select(func.count()).select_from(RolloutTarget).where(
+                    RolloutTarget.rollout_id == rid, RolloutTarget.status != "applied"))
+            if left == 0:
+                break
+            time.sleep(0.01)
+        elapsed = time.monotonic() - t0
+        bridge.stop()
+    if left:
+        raise RuntimeError(f"{left} gateways did not ack within 300 s")
     return elapsed
 
 
-def bare_echo(port: int, keys: dict[str, str], payload: bytes) -> float:
-    fleet = Fleet(port, keys, echo=True)
-    got, done = set(), threading.Event()
+def bare_echo(port: int, n: int, payload: bytes) -> float:
+    """Seconds for a publish-and-echo round trip to the same n simulated gateways."""
+    with FleetProc(port, n, "echo"):
+        got, done = set(), threading.Event()
 
-    def on_pong(c, u, msg):
-        got.add(msg.topic)
-        if len(got) == len(keys):
-            done.set()
+        def on_pong(c, u, msg):
+            got.add(msg.topic)
+            if len(got) == n:
+                done.set()
 
-    ctl = client(port, "bare-ctl", on_pong)
-    ctl.subscribe("bench/pong/+", qos=1)
-    time.sleep(0.3)
-    t0 = time.monotonic()
-    for gw in keys:
-        ctl.publish(f"bench/ping/{gw}", payload, qos=1)
-    done.wait(300)
-    elapsed = time.monotonic() - t0
-    ctl.loop_stop()
-    ctl.disconnect()
-    fleet.close()
+        ctl = client(port, "bare-ctl", on_pong)
+        ctl.subscribe("bench/pong/+", qos=1)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        for gw in gateway_ids(n):
+            ctl.publish(f"bench/ping/{gw}", payload, qos=1)
+        done.wait(300)
+        elapsed = time.monotonic() - t0
+        close(ctl)
     return elapsed
+
+
+def drain(broker: Mosquitto, n: int, per_gw: int, db: Database | None) -> float:
+    """Records/s drained from n gateways' backlogs, acked batch by batch, after a broker outage.
+
+    With a database, the bridge stores and acks; without, a bare subscriber acks each batch on receipt.
+    The clock starts once the broker is back and the controller side has reconnected.
+    """
+    total = n * per_gw
+    if db is not None:
+        side = Bridge(db, broker.url, client_id="bench-drain").start()
+    else:
+        side = BareIngest(broker.port, total, ack=True)
+    broker.stop()
+    time.sleep(1)
+    broker.start()
+    time.sleep(0.2)
+    if not side.connected.wait(60):
+        raise RuntimeError("the controller side did not reconnect within 60 s")
+    time.sleep(0.3)  # its subscriptions are in place
+    with FleetProc(broker.port, n, "drain", per_gw) as fleet:
+        t0 = time.monotonic()
+        fleet.go()
+        fleet.expect("done")
+        elapsed = time.monotonic() - t0
+    if db is not None:
+        side.stop()
+        stored = side.stats["records"]
+    else:
+        close(side.c)
+        stored = side.got
+    if stored < total:
+        raise RuntimeError(f"drained {stored} of {total} records")
+    return total / elapsed
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gateways", type=int, default=1000)
     ap.add_argument("--backlog", type=int, default=500)
-    ap.add_argument("--records", type=int, default=20000, help="records for the ingest figure")
+    ap.add_argument("--records", type=int, default=100000, help="records for the ingest figure")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating bare/bridge rounds for the ingest figure")
+    ap.add_argument("--database", default=None, help="a PostgreSQL URL instead of SQLite files (each part "
+                                                     "gets a fresh schema)")
+    ap.add_argument("--only", choices=("ingest", "rollout", "backlog"), help="run one part (while tuning)")
     args = ap.parse_args()
+    if args.only:
+        return only(args)
     tmp = Path(tempfile.mkdtemp(prefix="citygate-bench-"))
-    with Mosquitto(conf_extra="max_queued_messages 0\nmax_inflight_messages 0\n") as broker:
-        ingest_gws = max(1, args.records // 500)
-        bare = bare_ingest(broker.port, ingest_gws, 500)
-        db = Database(f"sqlite:///{tmp / 'ingest.db'}")
-        db.upgrade()
-        ours = bridge_ingest(broker.port, db, ingest_gws, 500)
+    with Mosquitto(persistence=True, conf_extra="max_queued_messages 0\nmax_inflight_messages 0\n") as broker:
+        ours, bare = ingest_rounds(broker, args, tmp)
         print(f"ingest: bridge {ours:,.0f} records/s stored and committed, bare subscriber {bare:,.0f}/s "
-              f"(ratio {ours / bare:.2f}, target >= 0.5)", flush=True)
+              f"(median of {args.rounds} alternating rounds each; ratio {ours / bare:.2f}, target >= 0.5)",
+              flush=True)
 
-        db = Database(f"sqlite:///{tmp / 'fleet.db'}")
-        keys = seed_fleet(db, args.gateways)
-        with db.session() as s:
-            sample = routing.seal(s.get(TableVersion, 1).body.encode(), keys["gw-bench-0000"])
-        t_bare = bare_echo(broker.port, keys, sample)
-        t_roll = rollout(broker.port, db, keys)
-        print(f"rollout to {args.gateways} gateways: {t_roll:.2f} s until all acked, bare publish-and-echo "
-              f"{t_bare:.2f} s (ratio {t_roll / t_bare:.2f}, target <= 2)", flush=True)
+        with fresh_db(args.database, tmp, "fleet") as db:
+            t_compile = seed_region(db, args.gateways)
+            with db.session() as s:
+                tv = s.scalars(select(TableVersion).limit(1)).one()
+                sample = routing.seal(tv.body.encode(), key_of(tv.gateway_id))
+            t_bare = bare_echo(broker.port, args.gateways, sample)
+            t_roll = rollout(broker.port, db, args.gateways)
+        print(f"rollout to {args.gateways} gateways: {t_roll:.2f} s from start_rollout until all applied, bare "
+              f"publish-and-echo {t_bare:.2f} s (ratio {t_roll / t_bare:.2f}, target <= 2); compiling their "
+              f"{len(sample)}-byte tables beforehand took {t_compile:.2f} s", flush=True)
 
-        bare_b = bare_ingest(broker.port, args.gateways, args.backlog)
-        db = Database(f"sqlite:///{tmp / 'backlog.db'}")
-        db.upgrade()
-        drain = bridge_ingest(broker.port, db, args.gateways, args.backlog)
+        bare_b = drain(broker, args.gateways, args.backlog, None)
+        with fresh_db(args.database, tmp, "backlog") as db:
+            ours_b = drain(broker, args.gateways, args.backlog, db)
         total = args.gateways * args.backlog
-        print(f"backlog: {total:,} records ({args.backlog} on each of {args.gateways}) drained at {drain:,.0f}/s "
-              f"({total / drain:.0f} s), bare {bare_b:,.0f}/s (ratio {drain / bare_b:.2f})", flush=True)
+        print(f"backlog: {total:,} records ({args.backlog} on each of {args.gateways}, sent 50 a batch, the next "
+              f"once acked) drained at {ours_b:,.0f}/s ({total / ours_b:.0f} s), bare acker {bare_b:,.0f}/s "
+              f"(ratio {ours_b / bare_b:.2f})", flush=True)
     print(f"ingest_per_s={ours:.0f} bare_ingest_per_s={bare:.0f} ingest_ratio={ours / bare:.2f} "
-          f"gateways={args.gateways} rollout_s={t_roll:.2f} bare_echo_s={t_bare:.2f} "
+          f"gateways={args.gateways} compile_s={t_compile:.2f} rollout_s={t_roll:.2f} bare_echo_s={t_bare:.2f} "
           f"rollout_ratio={t_roll / t_bare:.2f} "
-          f"backlog_records={total} backlog_per_s={drain:.0f} bare_backlog_per_s={bare_b:.0f} "
-          f"backlog_ratio={drain / bare_b:.2f}")
+          f"backlog_records={total} backlog_per_s={ours_b:.0f} bare_backlog_per_s={bare_b:.0f} "
+          f"backlog_ratio={ours_b / bare_b:.2f}")
     return 0
+
+
+def ingest_rounds(broker: Mosquitto, args, tmp: Path) -> tuple[float, float]:
+    """Median records/s of the bridge and of the bare subscriber, measured in alternating rounds."""
+    gws = max(1, args.records // 500)
+    ours, bare = [], []
+    for i in range(args.rounds):
+        bare.append(bare_ingest(broker.port, gws, 500))
+        with fresh_db(args.database, tmp, f"ingest{i}") as db:
+            ours.append(bridge_ingest(broker.port, db, gws, 500))
+        print(f"  ingest round {i + 1}: bare {bare[-1]:,.0f}/s, bridge {ours[-1]:,.0f}/s", flush=True)
+    return statistics.median(ours), statistics.median(bare)
+
+
+def only(args) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="citygate-bench-"))
+    with Mosquitto(persistence=True, conf_extra="max_queued_messages 0\nmax_inflight_messages 0\n") as broker:
+        if args.only == "ingest":
+            ours, bare = ingest_rounds(broker, args, tmp)
+            print(f"ingest_per_s={ours:.0f} bare_ingest_per_s={bare:.0f} ingest_ratio={ours / bare:.2f}")
+        elif args.only == "rollout":
+            with fresh_db(args.database, tmp, "fleet") as db:
+                t_compile = seed_region(db, args.gateways)
+                with db.session() as s:
+                    tv = s.scalars(select(TableVersion).limit(1)).one()
+                    sample = routing.seal(tv.body.encode(), key_of(tv.gateway_id))
+                t_bare = bare_echo(broker.port, args.gateways, sample)
+                t_roll = rollout(broker.port, db, args.gateways)
+            print(f"compile_s={t_compile:.2f} rollout_s={t_roll:.2f} bare_echo_s={t_bare:.2f} "
+                  f"rollout_ratio={t_roll / t_bare:.2f}")
+        else:
+            bare_b = drain(broker, args.gateways, args.backlog, None)
+            with fresh_db(args.database, tmp, "backlog") as db:
+                ours_b = drain(broker, args.gateways, args.backlog, db)
+            print(f"backlog_per_s={ours_b:.0f} bare_backlog_per_s={bare_b:.0f} backlog_ratio={ours_b / bare_b:.2f}")
+    return 0
+
+
+@contextmanager
+def fresh_db(url: str | None, tmp: Path, name: str):
+    """A migrated, empty database: a SQLite file, or a new schema in the given PostgreSQL."""
+    if url is None:
+        db = Database(f"sqlite:///{tmp / (name + '.db')}")
+        db.upgrade()
+        yield db
+        db.engine.dispose()
+        return
+    schema = f"bench_{name}_{os.getpid()}"
+    admin = create_engine(url)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    db = Database(url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}")
+    try:
+        db.upgrade()
+        yield db
+    finally:
+        db.engine.dispose()
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -16,14 +16,15 @@ import time
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from controller.db import Database
-from controller.models import Alert, Gateway, Record, RolloutTarget, StoreMark, TableVersion, now
+from controller.ingest import Written, write_batch
+from controller.models import Alert, Gateway, TableVersion
 from protocols import messages, routing, topics
 
 log = logging.getLogger("citygate.bridge")
-CALL_FIELDS = ("port", "caller", "route", "outcome", "target", "attempts", "ring_s", "talk_s", "reason")
 
 
 class Bridge:
@@ -46,6 +47,7 @@ class Bridge:
             self.client.username_pw_set(user, password)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_disconnect = lambda *a: self.connected.clear()
         self.client.reconnect_delay_set(1, 30)
         self.connected = threading.Event()
 
@@ -74,11 +76,12 @@ class Bridge:
         self.connected.set()
 
     def _on_message(self, client, userdata, msg):
+        """Only queue: the network loop must never wait for decoding or the database."""
         try:
             gw, kind = topics.parse(msg.topic)
         except Exception:
             return
-        self.inbox.put((gw, kind, bytes(msg.payload)))
+        self.inbox.put((gw, kind, msg.payload))
 
     # ------------------------------------------------------------ writer
 
@@ -94,115 +97,67 @@ class Bridge:
                     items.append(self.inbox.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                self._handle(items)
-            except Exception:
-                log.exception("ingest batch failed; its messages come again (no ack was sent)")
-                time.sleep(0.5)
+            delay = 0.5
+            while not self._stop.is_set():
+                try:
+                    self._handle(items)
+                    break
+                except OperationalError:  # the database is away: keep the batch, try again
+                    log.exception("database unavailable; retrying the batch in %.1f s", delay)
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, 10)
 
     def _handle(self, items: list[tuple[str, str, bytes]]) -> None:
-        acks: dict[tuple[str, str], int] = {}
-        republish: list[str] = []
-        with self.db.session() as s:
-            for gw, kind, payload in items:
+        decoded, bad = [], []
+        for gw, kind, payload in items:
+            try:
+                decoded.append((gw, kind, messages.decode(kind, payload)))
+            except messages.MessageError as e:
+                bad.append(Alert(gateway_id=gw, code="bad_message", detail=f"{kind}: {e.path}: {e.reason}"))
+        try:
+            written = self._commit(decoded, bad)
+        except OperationalError:
+            raise
+        except Exception:  # one message the database refuses must not hold up the others
+            log.exception("ingest batch failed; writing its %d messages one by one", len(decoded))
+            written = Written()
+            for item in decoded:
                 try:
-                    msg = messages.decode(kind, payload)
-                except messages.MessageError as e:
-                    self.stats["invalid"] += 1
-                    s.add(Alert(gateway_id=gw, code="bad_message", detail=f"{kind}: {e.path}: {e.reason}"))
+                    w = self._commit([item], [])
+                except OperationalError:
+                    raise
+                except Exception as e:
+                    log.exception("could not store a %s message of %s", item[1], item[0])
+                    self._commit([], [Alert(gateway_id=item[0], code="ingest_failed",
+                                            detail=f"{item[1]}: {type(e).__name__}: {str(e)[:300]}")])
                     continue
-                if kind == "events":
-                    mark = self._store_events(s, gw, msg)
-                    acks[(gw, msg["store_id"])] = mark
-                elif kind == "state":
-                    if self._on_state(s, gw, msg):
-                        republish.append(gw)
-                elif kind == "table_ack":
-                    self._on_ack(s, gw, msg)
-                elif kind == "cmd_result":
-                    with self.changed:
-                        self.results[msg["id"]] = msg
-            self.stats["batches"] += 1
-        for (gw, sid), seq in acks.items():  # committed: now the gateway may free its outbox
+                written.acks.update(w.acks)
+                written.republish += w.republish
+                written.results += w.results
+            if bad:
+                self._commit([], bad)
+        self._publish_written(written)
+
+    def _commit(self, decoded: list[tuple[str, str, dict]], alerts: list[Alert]) -> Written:
+        stats = dict.fromkeys(self.stats, 0)
+        with self.db.session() as s:
+            s.add_all(alerts)
+            written = write_batch(s, decoded, stats)
+        stats["invalid"], stats["batches"] = len(alerts), 1
+        for k, v in stats.items():
+            self.stats[k] += v
+        return written
+
+    def _publish_written(self, written: Written) -> None:
+        for (gw, sid), seq in written.acks.items():  # committed: now the gateway may free its outbox
             self.client.publish(topics.events_ack(gw), messages.encode("events_ack", messages.events_ack(sid, seq)),
                                 qos=1, retain=True)
-        for gw in republish:
+        for gw in written.republish:
             self.publish_desired(gw)
         with self.changed:
+            for r in written.results:
+                self.results[r["id"]] = r
             self.changed.notify_all()
-
-    def _store_events(self, s, gw: str, msg: dict) -> int:
-        sid, recs = msg["store_id"], msg["records"]
-        seqs = [r["seq"] for r in recs]
-        have = set(s.scalars(select(Record.seq).where(Record.gateway_id == gw, Record.store_id == sid,
-                                                      Record.seq.in_(seqs))))
-        rows = []
-        for r in recs:
-            if r["seq"] in have:
-                self.stats["duplicates"] += 1
-                continue
-            have.add(r["seq"])
-            row = {"gateway_id": gw, "store_id": sid, "seq": r["seq"], "kind": r["t"], "data": r,
-                   "at": r.get("start", r.get("at")), "received_at": now()}
-            row.update({f: (r.get(f) if r["t"] == "call" else None) for f in CALL_FIELDS})
-            rows.append(row)
-            if r["t"] == "alarm":
-                s.add(Alert(gateway_id=gw, code=r.get("code", "alarm"), detail=r.get("detail", ""),
-                            created_at=r.get("at") or now()))
-        if rows:
-            s.execute(insert(Record), rows)  # one executemany, not an ORM object per record
-            self.stats["records"] += len(rows)
-        return self._advance_mark(s, gw, sid, seqs)
-
-    def _advance_mark(self, s, gw: str, sid: str, arrived: list[int]) -> int:
-        """The highest seq below which every record is stored; a `dropped` record covers its gap."""
-        mark = s.get(StoreMark, (gw, sid)) or StoreMark(gateway_id=gw, store_id=sid, acked_seq=0)
-        s.add(mark)
-        m = mark.acked_seq
-        if m + 1 not in arrived and not s.scalar(select(Record.id).where(
-                Record.gateway_id == gw, Record.store_id == sid, Record.seq == m + 1)):
-            return m  # the next one is still missing: nothing to look at
-        present = set(s.scalars(select(Record.seq).where(Record.gateway_id == gw, Record.store_id == sid,
-                                                         Record.seq > m)))
-        for data in s.scalars(select(Record.data).where(Record.gateway_id == gw, Record.store_id == sid,
-                                                        Record.seq > m, Record.kind == "dropped")):
-            present.update(range(data.get("first_seq", 0), data.get("last_seq", -1) + 1))
-        while m + 1 in present:
-            m += 1
-        mark.acked_seq = m
-        return m
-
-    def _on_state(self, s, gw_id: str, msg: dict) -> bool:
-        """Returns True when the gateway came back running an older table than it should."""
-        gw = s.get(Gateway, gw_id)
-        if gw is None:
-            s.add(Alert(gateway_id=gw_id, code="unknown_gateway", detail="state from an unregistered gateway"))
-            return False
-        was_online = gw.online
-        gw.online = bool(msg.get("online"))
-        gw.last_seen = now()
-        if gw.online:
-            gw.state = msg
-            gw.applied_version = msg.get("table_version")
-            gw.applied_sha256 = msg.get("table_sha256")
-        stale = gw.online and gw.desired_version is not None and gw.applied_version != gw.desired_version
-        return bool(stale and not was_online)
-
-    def _on_ack(self, s, gw_id: str, ack: dict) -> None:
-        gw = s.get(Gateway, gw_id)
-        if gw is None:
-            return
-        if ack["status"] == "applied":
-            gw.applied_version, gw.applied_sha256, gw.last_reject = ack["version"], ack["sha256"], None
-        else:
-            gw.last_reject = ack.get("reason")
-            s.add(Alert(gateway_id=gw_id, code="table_rejected", detail=ack.get("reason") or ""))
-        for t in s.scalars(select(RolloutTarget).where(RolloutTarget.gateway_id == gw_id,
-                                                       RolloutTarget.status == "pending")):
-            if ack["status"] == "applied" and ack["version"] >= t.version:
-                t.status, t.updated_at = "applied", now()
-            elif ack["status"] == "rejected" and ack.get("version") in (t.version, 0):
-                t.status, t.reason, t.updated_at = "rejected", ack.get("reason"), now()
 
     # ------------------------------------------------------------ controller actions
 

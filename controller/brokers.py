@@ -10,7 +10,6 @@ Both classes share one interface:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import os
@@ -19,9 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -94,12 +91,14 @@ class Mosquitto(_Broker):
 
     `acl`: text of an ACL file (mosquitto `acl_file` syntax). `passwords`: {user: password};
     when given, anonymous clients are refused. `persistence=True` keeps sessions and retained
-    messages across stop()/start() (mosquitto saves its database on SIGTERM).
+    messages across stop()/start() (mosquitto saves its database on SIGTERM). `include_dir`: a
+    directory of `*.conf` files that set the listener (on `port`) and the access rules, as
+    `citygate broker config` writes them; this class then writes neither.
     """
 
     def __init__(self, port: int | None = None, conf_extra: str = "", acl: str | None = None,
                  passwords: dict[str, str] | None = None, persistence: bool = False,
-                 start_timeout: float = 5.0):
+                 start_timeout: float = 5.0, include_dir: str | Path | None = None):
         self.port = port or free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="mosquitto-")
         self.dir = Path(self._tmp.name)
@@ -107,9 +106,11 @@ class Mosquitto(_Broker):
         self.conf_path = self.dir / "mosquitto.conf"
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
-        lines = [
+        lines = [] if include_dir else [
             f"listener {self.port} {HOST}",
             f"allow_anonymous {'false' if passwords else 'true'}",
+        ]
+        lines += [
             f"log_dest file {self.log_path}",
             "log_type error", "log_type warning", "log_type notice", "log_type information",
             "connection_messages true",
@@ -131,6 +132,8 @@ class Mosquitto(_Broker):
             acl_path.write_text(acl)
             acl_path.chmod(0o600)
             lines.append(f"acl_file {acl_path}")
+        if include_dir:
+            lines.append(f"include_dir {Path(include_dir).resolve()}")
         self.conf_path.write_text("\n".join(lines) + "\n" + conf_extra + "\n")
 
     @property
@@ -193,152 +196,11 @@ class Mosquitto(_Broker):
 
 
 # --- amqtt ----------------------------------------------------------------------------------------
+# The embedded broker lives in controller/broker_amqtt.py (amqtt is imported only when it is used).
 
-try:
-    from amqtt.broker import Broker as _AmqttBroker
-    from amqtt.plugins.base import BaseAuthPlugin
-except ImportError:  # amqtt not installed: Mosquitto still works
-    BaseAuthPlugin = _AmqttBroker = object  # type: ignore[assignment,misc]
+def __getattr__(name: str):
+    if name in ("AmqttBroker", "AmqttAuth", "AmqttAcl"):
+        from controller import broker_amqtt
 
-
-class _ClosingBroker(_AmqttBroker):  # type: ignore[misc,valid-type]
-    """amqtt's Broker, closing each client's transport once its session is over (0.12 leaves some open)."""
-
-    async def stream_connected(self, reader, writer, listener_name):
-        try:
-            await super().stream_connected(reader, writer, listener_name)
-        finally:
-            writer.close()
-
-
-class AmqttAuth(BaseAuthPlugin):  # type: ignore[misc,valid-type]
-    """amqtt auth plugin: anyone (or only the listed users), WITHOUT marking named clients anonymous.
-
-    amqtt's stock AnonymousAuthPlugin flags every session anonymous when anonymous access is on,
-    and amqtt neither queues QoS 1 messages for nor keeps the persistent session of an anonymous
-    client. Here only a client that sends no username is anonymous, as in Mosquitto.
-    """
-
-    @dataclass
-    class Config:
-        passwords: dict[str, str] | None = None
-
-    async def authenticate(self, *, session) -> bool:
-        passwords = self.context.config.passwords
-        if passwords is not None:
-            return session.username in passwords and passwords[session.username] == (session.password or "")
-        session.is_anonymous = not session.username
-        return True
-
-
-class AmqttBroker(_Broker):
-    """The embedded amqtt broker in a thread with its own asyncio loop, on 127.0.0.1:port.
-
-    Notes (amqtt 0.12): state lives in memory only, so stop()/start() forgets sessions and
-    retained messages; queued messages of a persistent session are delivered with the retain
-    flag set; a session that reconnects gets the retained messages of *every* subscribed filter
-    again at QoS 0; keepalive is enforced at 1.0x the client's keepalive (Mosquitto: 1.5x).
-    """
-
-    def __init__(self, port: int | None = None, passwords: dict[str, str] | None = None,
-                 start_timeout: float = 10.0):
-        self.port = port or free_port()
-        self.passwords = passwords
-        self.start_timeout = start_timeout
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_ev: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._gate: threading.Event | None = None
-        self.broker = None
-
-    def _config(self) -> dict:
-        return {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": {f"{__name__}.AmqttAuth": {"passwords": self.passwords}},
-        }
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> AmqttBroker:
-        if self.running:
-            return self
-        if _AmqttBroker is object:
-            raise RuntimeError("amqtt is not installed (pip install amqtt)")
-        ready = threading.Event()
-        self._error = None
-
-        async def main() -> None:
-            self._stop_ev = asyncio.Event()
-            try:
-                self.broker = _ClosingBroker(self._config())
-                await self.broker.start()
-            except BaseException as e:  # reported to start()
-                self._error = e
-                ready.set()
-                return
-            ready.set()
-            await self._stop_ev.wait()
-            try:
-                await asyncio.wait_for(self.broker.shutdown(), 5)
-            finally:
-                me = asyncio.current_task()
-                rest = [t for t in asyncio.all_tasks() if t is not me]
-                for t in rest:
-                    t.cancel()
-                await asyncio.wait(rest, timeout=2) if rest else None
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(main())
-            except BaseException as e:  # noqa: BLE001 - keep the thread quiet; stop() reports
-                self._error = self._error or e
-            finally:
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"amqtt-{self.port}", daemon=True)
-        self._thread.start()
-        if not ready.wait(self.start_timeout) or self._error is not None:
-            err = self._error
-            self.stop()
-            raise RuntimeError(f"amqtt did not start on {self.host}:{self.port}: {err!r}")
-        return self  # Broker.start() returns once its listener is bound
-
-    def pause(self, max_seconds: float = 60.0) -> None:
-        """Block the broker's loop (at most max_seconds): connections stay open, nothing is answered."""
-        if self.running and self._loop is not None and self._gate is None:
-            self._gate = threading.Event()
-            self._loop.call_soon_threadsafe(self._gate.wait, max_seconds)
-
-    def resume(self) -> None:
-        gate, self._gate = self._gate, None
-        if gate is not None:
-            gate.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.resume()
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        loop, ev = self._loop, self._stop_ev
-        if loop is not None and ev is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(ev.set)
-            except RuntimeError:  # loop already closed
-                pass
-        thread.join(timeout)
-        if thread.is_alive():
-            raise RuntimeError(f"amqtt broker on port {self.port} did not stop within {timeout} s")
-        # the listening socket must be gone before a restart on the same port
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    pass
-            except OSError:
-                break
-            time.sleep(0.02)
+        return getattr(broker_amqtt, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -225,23 +225,44 @@ def token_create(name: Annotated[str, typer.Argument(help="User name")],
 
 @board_app.command("emulate")
 def board_emulate(
-    gateway: Annotated[str, typer.Option(help="Gateway id, [a-z0-9-]{3,32}")],
-    key: Annotated[str, typer.Option(help="The gateway's 32-byte key, 64 hex digits", envvar="CITYGATE_GATEWAY_KEY")],
-    broker: Annotated[str, typer.Option(help="mqtt://host:port of the controller's broker")],
-    profile: Annotated[str, typer.Option(help="Board profile")] = "esp32-2gsm",
+    gateway: Annotated[str | None, typer.Option(help="Gateway id, [a-z0-9-]{3,32}")] = None,
+    key: Annotated[str | None, typer.Option(help="The gateway's 32-byte key, 64 hex digits",
+                                            envvar="CITYGATE_GATEWAY_KEY")] = None,
+    broker: Annotated[str | None, typer.Option(help="mqtt://host:port of the controller's broker")] = None,
+    profile: Annotated[str | None, typer.Option(help="Board profile (default: the bundle's, else esp32-2gsm)")]
+    = None,
     workdir: Annotated[Path | None, typer.Option(help="Keep flash and board files here (default: temporary)")]
     = None,
     password: Annotated[str | None, typer.Option(help="MQTT password", envvar="CITYGATE_GATEWAY_PASSWORD")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="The gateway's bundle (config.json from `citygate gateway "
+                                                "bundle`): id, key, broker, password, profile; options override it",
+                                                exists=True, dir_okay=False)] = None,
 ) -> None:
     """Run the real firmware on the MicroPython unix port with emulated modems and flash, until Ctrl-C."""
     import time
 
     from hil_tests.rig.emulated import EmulatedRig
 
+    cfg = {}
+    if bundle is not None:
+        try:
+            cfg = json.loads(bundle.read_text())
+        except ValueError as e:
+            cfg = f"not JSON ({e})"
+        if not isinstance(cfg, dict):
+            console.print(f"[red]--bundle {bundle}: {cfg if isinstance(cfg, str) else 'not a JSON object'}[/]")
+            raise typer.Exit(2)
+    gateway, key, broker = gateway or cfg.get("id"), key or cfg.get("key"), broker or cfg.get("broker")
+    password, profile = password or cfg.get("password"), profile or cfg.get("profile") or "esp32-2gsm"
+    missing = [name for name, v in (("--gateway", gateway), ("--key", key), ("--broker", broker)) if not v]
+    if missing:
+        console.print(f"[red]{', '.join(missing)} needed (or --bundle config.json)[/]")
+        raise typer.Exit(2)
     if len(key) != 64:
         console.print("[red]--key must be 64 hex digits (the gateway's 32-byte key)[/]")
         raise typer.Exit(2)
-    rig = EmulatedRig(gateway, key, broker, profile=profile, workdir=workdir, password=password)
+    rig = EmulatedRig(gateway, key, broker, profile=profile, workdir=workdir, password=password,
+                      user=cfg.get("user"))
     console.print(f"[bold]{gateway}[/]: profile {profile}, flash in {rig.workdir}, broker {broker}; Ctrl-C stops")
     shown = 0
     try:
@@ -258,7 +279,7 @@ def board_emulate(
         rig.close()
 
 
-from controller import cli_admin  # noqa: E402,F401  (registers gateway / route / rollout / report)
+from controller import cli_admin, cli_broker  # noqa: E402,F401  (register gateway / route / rollout / report / broker)
 
 if __name__ == "__main__":
     app()

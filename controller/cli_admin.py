@@ -375,7 +375,8 @@ def rollout_start(
                                                      "applied (repeat)")] = None,
     broker: Annotated[str | None, typer.Option(help="mqtt://host:port of the controller's broker "
                                                "(default: CITYGATE_BROKER)")] = None,
-    user: Annotated[str | None, typer.Option(help="MQTT user (default: CITYGATE_BROKER_USER)")] = None,
+    user: Annotated[str | None, typer.Option(help="MQTT user (default: CITYGATE_BROKER_USER, else "
+                                             "citygate-controller when a password is given)")] = None,
     password: Annotated[str | None, typer.Option(help="MQTT password (default: CITYGATE_BROKER_PASSWORD)")] = None,
 ) -> None:
     """Compile the gateways' tables and publish them through the controller's broker, canaries first.
@@ -388,6 +389,7 @@ def rollout_start(
 
     from controller.api.deps import ApiError
     from controller.api.routes.rollouts import begin, view
+    from controller.broker_access import CONTROLLER_USER
     from controller.settings import get_settings
 
     settings = get_settings()
@@ -395,8 +397,9 @@ def rollout_start(
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=Console(stderr=True),
                   transient=True) as progress:
         task = progress.add_task(f"connecting to {broker or settings.broker}")
-        bridge = _connect_bridge(db, broker or settings.broker, user or settings.broker_user,
-                                 password or settings.broker_password)
+        password = password or settings.broker_password
+        user = user or settings.broker_user or (CONTROLLER_USER if password else None)  # as `broker config`
+        bridge = _connect_bridge(db, broker or settings.broker, user, password)
         try:
             progress.update(task, description="compiling and publishing tables")
             try:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from controller.models import Centre, DenyPrefix, Gateway, Holiday, Route, TableVersion
 from controller.timezones import zone_rule
@@ -36,14 +36,27 @@ class Compiled:
     changed: bool
 
 
-def table_doc(s: Session, gw: Gateway, version: int, issued_at: int) -> dict:
+class Region:
+    """The configuration the tables read, loaded in a few selects: compiling many gateways reads it once."""
+
+    def __init__(self, s: Session):
+        self.routes: dict[tuple[int, int], list[Route]] = {}
+        for r in s.scalars(select(Route).order_by(Route.valid_from.is_not(None), Route.valid_from, Route.id)):
+            self.routes.setdefault((r.city_id, r.service_id), []).append(r)
+        self.centres = {c.code: c for c in s.scalars(select(Centre))}
+        self.holidays: dict[int | None, list[str]] = {}
+        for h in s.scalars(select(Holiday)):
+            self.holidays.setdefault(h.city_id, []).append(h.date)
+        self.deny = sorted(p.prefix for p in s.scalars(select(DenyPrefix)))
+
+
+def table_doc(s: Session, gw: Gateway, version: int, issued_at: int, region: Region | None = None) -> dict:
     """The table body (as a dict) the configuration gives this gateway."""
+    region = region or Region(s)
     city = gw.city
     routes, used = [], []
     for link in sorted(gw.services, key=lambda g: g.port):
-        rows = s.scalars(select(Route).where(Route.city_id == city.id, Route.service_id == link.service_id)
-                         .order_by(Route.valid_from.is_not(None), Route.valid_from, Route.id)).all()
-        for r in rows:
+        for r in region.routes.get((city.id, link.service_id), []):
             route = {"id": r.name, "port": link.port, "targets": list(r.targets), "strategy": r.strategy}
             for key, value in (("caller", r.caller), ("hours", r.hours), ("fallback", r.fallback),
                                ("after_hours", r.after_hours), ("from", r.valid_from), ("until", r.valid_until)):
@@ -52,21 +65,19 @@ def table_doc(s: Session, gw: Gateway, version: int, issued_at: int) -> dict:
             routes.append(route)
             used += r.targets
             used += [a["target"] for a in (r.fallback, r.after_hours) if a and a.get("target")]
-    centres = {c.code: c for c in s.scalars(select(Centre).where(Centre.code.in_(set(used))))}
     targets = {}
     for code in sorted(set(used)):
-        c = centres.get(code)
+        c = region.centres.get(code)
         if c is None:
             raise CompileError(gw.id, f"routes.{code}", f"names centre {code!r}, which does not exist")
         t = {"number": c.number, "via": list(gw.out_ports), "ring_timeout_s": c.ring_timeout_s}
         if c.capacity is not None:
             t["max_calls"] = c.capacity
         targets[code] = t
-    closed = sorted(h.date for h in s.scalars(select(Holiday).where(
-        (Holiday.city_id.is_(None)) | (Holiday.city_id == city.id))))
-    deny = sorted(p.prefix for p in s.scalars(select(DenyPrefix)))
+    closed = sorted(region.holidays.get(None, []) + region.holidays.get(city.id, []))
     return {"schema": 1, "gateway": gw.id, "version": version, "issued_at": issued_at,
-            "tz": zone_rule(city.zone), "deny": deny, "closed": closed, "targets": targets, "routes": routes}
+            "tz": zone_rule(city.zone), "deny": list(region.deny), "closed": closed, "targets": targets,
+            "routes": routes}
 
 
 def _meaning(doc: dict) -> str:
@@ -76,10 +87,12 @@ def _meaning(doc: dict) -> str:
 
 def compile_gateway(s: Session, gw: Gateway, at: int | None = None) -> Compiled:
     """Compile, validate and (when it changed) store a new table version for one gateway."""
-    latest = s.scalars(select(TableVersion).where(TableVersion.gateway_id == gw.id)
-                       .order_by(TableVersion.version.desc()).limit(1)).first()
+    return compile_all(s, [gw], at)[0]
+
+
+def _compile(s: Session, gw: Gateway, at: int | None, region: Region, latest: TableVersion | None) -> Compiled:
     at = at or int(time.time())
-    doc = table_doc(s, gw, (latest.version + 1) if latest else 1, at)
+    doc = table_doc(s, gw, (latest.version + 1) if latest else 1, at, region)
     if latest is not None and _meaning(json.loads(latest.body)) == _meaning(doc):
         return Compiled(gw.id, latest.version, latest.body.encode(), latest.sha256, False)
     body = json.dumps(doc, separators=(",", ":")).encode()
@@ -89,8 +102,28 @@ def compile_gateway(s: Session, gw: Gateway, at: int | None = None) -> Compiled:
         raise CompileError(gw.id, e.path, e.reason) from None
     sha = hashlib.sha256(body).hexdigest()
     s.add(TableVersion(gateway_id=gw.id, version=doc["version"], body=body.decode(), sha256=sha))
-    s.flush()  # compiled is not desired: a version becomes desired when it is published (rollouts)
     return Compiled(gw.id, doc["version"], body, sha, True)
+
+
+def compile_all(s: Session, gateways: list[Gateway] | None = None, at: int | None = None) -> list[Compiled]:
+    """compile_gateway for many gateways (None = all) with the region and their latest tables read once."""
+    if gateways is None:
+        gateways = list(s.scalars(select(Gateway).options(selectinload(Gateway.city), selectinload(Gateway.services))
+                                  .order_by(Gateway.id)))
+    region = Region(s)
+    latest = latest_tables(s, [gw.id for gw in gateways])
+    out = [_compile(s, gw, at, region, latest.get(gw.id)) for gw in gateways]
+    s.flush()  # compiled is not desired: a version becomes desired when it is published (rollouts)
+    return out
+
+
+def latest_tables(s: Session, ids: list[str]) -> dict[str, TableVersion]:
+    """The latest table version of each of these gateways, in one select."""
+    top = (select(TableVersion.gateway_id, func.max(TableVersion.version).label("v"))
+           .where(TableVersion.gateway_id.in_(ids)).group_by(TableVersion.gateway_id).subquery())
+    q = select(TableVersion).join(top, (TableVersion.gateway_id == top.c.gateway_id)
+                                  & (TableVersion.version == top.c.v))
+    return {tv.gateway_id: tv for tv in s.scalars(q)}
 
 
 def latest_table(s: Session, gateway_id: str) -> TableVersion | None:

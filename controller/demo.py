@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from controller import reference
+from controller.api.routes.gateways import store_password
 from controller.auth import create_token, create_user
 from controller.brokers import free_port
 from controller.compiler import compile_gateway
@@ -105,7 +106,8 @@ class Demo:
                             listen_port=self.http_port)
         say(f"[bold]citygate demo[/] — data in {self.data_dir}")
         self.service = ControllerService(settings).start()
-        say(f"  controller up: API {self.service.url}/api/v1, broker {self.service.broker_url} (embedded amqtt)")
+        say(f"  controller up: API {self.service.url}/api/v1, broker {self.service.broker_url} (embedded amqtt; "
+            "gateways sign in with their own passwords)")
         with self.service.db.session() as s:
             if s.get(Gateway, "gw-mariupol-1") is None:
                 reference.seed(s, profile=PROFILE, ports=PORTS, out_ports=OUT_PORTS)
@@ -113,6 +115,9 @@ class Demo:
                 s, "demo-admin", "admin")
             self.token = create_token(s, admin, "demo")
             gateways = {gw.id: gw.key_hex for gw in s.scalars(select(Gateway))}
+            # the embedded broker admits a gateway only with its password: give the seeded ones theirs,
+            # as registration does, and flash each board with it as its bundle would
+            passwords = {gw.id: store_password(settings.secret_key, gw) for gw in s.scalars(select(Gateway))}
             for gw in s.scalars(select(Gateway)):
                 compile_gateway(s, gw)
         for gw in gateways:
@@ -121,7 +126,7 @@ class Demo:
         day = int(time.time()) // 86400 * 86400
         for gw, key in gateways.items():
             rig = EmulatedRig(gw, key, self.service.broker_url, profile=PROFILE,
-                              workdir=self.data_dir / "boards" / gw)
+                              workdir=self.data_dir / "boards" / gw, password=passwords[gw])
             rig.network.set_time(day + (START_HOUR[gw] - 2) * 3600)  # Kyiv is UTC+2 in winter
             for centre in reference.CENTRES.values():
                 rig.network.destination(centre["number"], answer_after_s=2, talk_s=8)

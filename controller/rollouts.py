@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import case, func, select, tuple_
+from sqlalchemy.orm import Session, selectinload
 
-from controller.compiler import compile_gateway
+from controller.compiler import compile_all
 from controller.models import Gateway, Record, Rollout, RolloutTarget, TableVersion
 
 ACTIVE = ("canary", "rest")
@@ -38,7 +38,8 @@ def start_rollout(s: Session, bridge, gateways: list[str] | None = None, canary:
     canary = list(dict.fromkeys(canary or []))
     ids = list(dict.fromkeys(gateways)) if gateways is not None else list(s.scalars(select(Gateway.id)
                                                                                      .order_by(Gateway.id)))
-    known = {gw.id: gw for gw in s.scalars(select(Gateway).where(Gateway.id.in_(ids + canary)))}
+    known = {gw.id: gw for gw in s.scalars(select(Gateway).where(Gateway.id.in_(ids + canary)).options(
+        selectinload(Gateway.city), selectinload(Gateway.services)))}
     for field, names in (("gateways", ids), ("canary", canary)):
         for i, gid in enumerate(names):
             if gid not in known:
@@ -50,11 +51,10 @@ def start_rollout(s: Session, bridge, gateways: list[str] | None = None, canary:
         raise RolloutError("gateways", "no gateway to roll out to")
     rollout = Rollout(status="canary" if canary else "rest", canary=canary, created_at=now or int(time.time()))
     s.add(rollout)
-    for gid in ids:
-        gw = known[gid]
-        compiled = compile_gateway(s, gw, now)
-        rollout.targets.append(RolloutTarget(gateway_id=gid, version=compiled.version,
-                                             stage="canary" if gid in canary else "rest",
+    chosen = set(canary)
+    for gw, compiled in zip((known[g] for g in ids), compile_all(s, [known[g] for g in ids], now), strict=True):
+        rollout.targets.append(RolloutTarget(gateway_id=gw.id, version=compiled.version,
+                                             stage="canary" if gw.id in chosen else "rest",
                                              status=_stored(target_status("pending", gw, compiled.version)),
                                              updated_at=rollout.created_at))
     s.flush()
@@ -159,14 +159,16 @@ def answered_drop(s: Session, gateways: list[str], started: int, since: int, now
 
 
 def _publish(s: Session, bridge, targets: list[RolloutTarget]) -> None:
-    if bridge is None:
+    """Make each target's version desired and publish it (gateways and tables read in two selects)."""
+    targets = [t for t in targets if t.status != "applied"]
+    if bridge is None or not targets:
         return
+    ids = [t.gateway_id for t in targets]
+    gws = {gw.id: gw for gw in s.scalars(select(Gateway).where(Gateway.id.in_(ids)))}
+    tvs = {(tv.gateway_id, tv.version): tv for tv in s.scalars(select(TableVersion).where(
+        tuple_(TableVersion.gateway_id, TableVersion.version).in_([(t.gateway_id, t.version) for t in targets])))}
     for t in targets:
-        if t.status == "applied":
-            continue
-        gw = s.get(Gateway, t.gateway_id)
-        tv = s.scalars(select(TableVersion).where(TableVersion.gateway_id == t.gateway_id,
-                                                  TableVersion.version == t.version)).first()
+        gw, tv = gws.get(t.gateway_id), tvs.get((t.gateway_id, t.version))
         if gw is not None and tv is not None:
             gw.desired_version = tv.version
             bridge.publish_table(gw, tv)

@@ -1,16 +1,20 @@
 """The running controller: database, broker, MQTT bridge, HTTP API, background duties.
 
+With `broker = "embedded"` it runs amqtt enforcing gateway credentials and the §3 ACL.
+
 `citygate serve` runs one until Ctrl-C; `citygate demo` runs one beside emulated boards.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 
 import uvicorn
 
+from controller.broker_access import CONTROLLER_USER, BrokerAccess
 from controller.brokers import AmqttBroker
 from controller.db import Database
 from controller.settings import Settings
@@ -44,11 +48,17 @@ class ControllerService:
         from controller.web import router
 
         self.db.upgrade()
+        password = self.settings.broker_password
+        user = self.settings.broker_user or (CONTROLLER_USER if password else None)  # as `citygate broker config`
         if self.settings.broker == "embedded":
-            self.broker = AmqttBroker(port=self.settings.broker_port or None)
+            # the embedded broker admits registered gateways and this controller only (DESIGN §3);
+            # without a configured password the controller's account gets a random one per process
+            user, password = user or CONTROLLER_USER, password or secrets.token_urlsafe(32)
+            access = BrokerAccess(self.db, user, password)
+            self.broker = AmqttBroker(port=self.settings.broker_port or None, authenticator=access.authenticate,
+                                      acl=access.acl)
             self.broker.start()
-        self.bridge = Bridge(self.db, self.broker_url, self.settings.broker_user,
-                             self.settings.broker_password).start()
+        self.bridge = Bridge(self.db, self.broker_url, user, password).start()
         app = create_app(self.db, self.bridge)
         app.include_router(router)
         config = uvicorn.Config(app, host=self.settings.listen_host, port=self.settings.listen_port,

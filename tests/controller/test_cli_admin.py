@@ -10,9 +10,11 @@ from typer.testing import CliRunner
 from controller import reference
 from controller.cli import app
 from controller.db import Database
-from controller.models import Gateway, Record, RolloutTarget
+from controller.ingest import write_batch
+from controller.models import Gateway, RolloutTarget
 from controller.rollouts import start_rollout
 from controller.settings import get_settings
+from protocols import messages
 
 runner = CliRunner()
 ENV = {"COLUMNS": "250"}
@@ -143,18 +145,19 @@ def test_route_add_unknown_city_or_service(db):
     assert result.exit_code == 2 and "routes.name" in result.output and "already" in result.output
 
 
-def _call(gw, seq, at, outcome, route="police-102", target="mariupol-102", talk=None):
-    return Record(gateway_id=gw, store_id="s1", seq=seq, kind="call", at=at, port="gsm1", caller="+380671234567",
-                  route=route, outcome=outcome, target=target, talk_s=talk, data={})
+def _call(seq, at, outcome, route="police-102", target="mariupol-102", talk=0):
+    return messages.call_record(seq, at, "gsm1", "+380671234567", route, outcome, target, 1, 5, talk, "ok")
 
 
 def test_report_calls_table_and_csv(db):
+    """The records go in as the bridge stores them (which also keeps the hourly aggregates)."""
     with db.session() as s:
-        s.add_all([_call("gw-mariupol-1", 1, DAY + 3600, "answered", talk=60),
-                   _call("gw-mariupol-1", 2, DAY + 7200, "answered", talk=30),
-                   _call("gw-mariupol-1", 3, DAY + 7300, "abandoned"),
-                   _call("gw-toretsk-1", 1, DAY + 86400 + 10, "callback", target=None),
-                   _call("gw-toretsk-1", 2, DAY - 10, "answered", talk=5)])
+        write_batch(s, [("gw-mariupol-1", "events", messages.events("s1", [
+                            _call(1, DAY + 3600, "answered", talk=60), _call(2, DAY + 7200, "answered", talk=30),
+                            _call(3, DAY + 7300, "abandoned")])),
+                        ("gw-toretsk-1", "events", messages.events("s1", [
+                            _call(1, DAY + 86400 + 10, "callback", target=None),
+                            _call(2, DAY - 10, "answered", talk=5)]))], {"records": 0, "duplicates": 0})
     result = run("report", "calls", "--group", "city", "--interval", "day", "--from", "2016-07-25",
                  "--to", "2016-07-27", "--csv")
     assert result.exit_code == 0, result.output

@@ -17,7 +17,7 @@ from controller.bridge import Bridge
 from controller.brokers import Mosquitto
 from controller.compiler import compile_gateway
 from controller.db import Database
-from controller.models import Alert, Gateway, Record, TableVersion
+from controller.models import Alert, CallHour, Gateway, Record, TableVersion
 from protocols import messages, routing, topics
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -74,15 +74,16 @@ def running(database):
 class FakeGateway:
     """A light MQTT client speaking the gateway's side of the contract (the bench uses the same idea)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, gw: str = GW):
+        self.gw = gw
         self.acks: list[dict] = []
         self.tables: list[bytes] = []
         self.got = threading.Condition()
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=GW)
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=gw)
         self.c.on_message = self._on_message
         self.c.connect("127.0.0.1", port)
-        self.c.subscribe(topics.events_ack(GW), qos=1)
-        self.c.subscribe(topics.table(GW), qos=1)
+        self.c.subscribe(topics.events_ack(gw), qos=1)
+        self.c.subscribe(topics.table(gw), qos=1)
         self.c.loop_start()
 
     def _on_message(self, client, userdata, msg):
@@ -94,7 +95,7 @@ class FakeGateway:
             self.got.notify_all()
 
     def send(self, kind: str, obj: dict) -> None:
-        self.c.publish(topics.topic(GW, kind), messages.encode(kind, obj), qos=1).wait_for_publish(5)
+        self.c.publish(topics.topic(self.gw, kind), messages.encode(kind, obj), qos=1).wait_for_publish(5)
 
     def wait_ack(self, seq: int, timeout: float = 15) -> dict:
         deadline = time.monotonic() + timeout
@@ -127,6 +128,10 @@ def test_records_stored_once_with_duplicates_and_reordering(running):
         rows = s.scalars(select(Record.seq).where(Record.gateway_id == GW).order_by(Record.seq)).all()
     assert rows == [1, 2, 3, 4, 5, 6]
     assert bridge.stats["duplicates"] >= 4  # 2, 3, 5 and 1 came twice (more if the broker redelivered)
+    with db.session() as s:  # the hourly aggregates counted each call once too
+        hours = s.execute(select(func.sum(CallHour.offered), func.sum(CallHour.answered),
+                                 func.sum(CallHour.talk_s))).one()
+    assert tuple(hours) == (6, 6, 6 * 20)
 
 
 def test_ack_stops_at_a_gap_until_it_is_filled(running):
@@ -158,6 +163,30 @@ def test_invalid_batch_is_refused_and_alerted_not_stored(running):
         assert s.scalar(select(func.count()).select_from(Record)) == 0
         alert = s.scalars(select(Alert).where(Alert.code == "bad_message")).first()
     assert alert is not None and "records[0].seq" in alert.detail
+
+
+def test_a_message_the_database_refuses_is_alerted_and_holds_up_no_other(running):
+    """A seq past 64 bits passes the contract's checks but no database column takes it."""
+    db, bridge, gw = running
+    other = FakeGateway(gw.c.port, "gw-kramatorsk-1")
+    try:
+        gw.send("events", messages.events("poison-store", [call(1), call(2 ** 64)]))
+        other.send("events", messages.events("good-store", [call(1), call(2)]))
+        assert other.wait_ack(2) == {"store_id": "good-store", "seq": 2}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with db.session() as s:
+                alert = s.scalars(select(Alert).where(Alert.code == "ingest_failed")).first()
+            if alert:
+                break
+            time.sleep(0.05)
+        assert alert is not None and alert.gateway_id == GW and alert.detail.startswith("events:")
+        with db.session() as s:
+            stored = s.execute(select(Record.gateway_id, Record.seq).order_by(Record.gateway_id, Record.seq)).all()
+        assert [tuple(r) for r in stored] == [("gw-kramatorsk-1", 1), ("gw-kramatorsk-1", 2)]
+        assert not [a for a in gw.acks if a["store_id"] == "poison-store"]
+    finally:
+        other.close()
 
 
 def test_state_and_table_ack_update_the_gateway(running):

@@ -114,9 +114,24 @@ def load(s: Session, gateway_id: str) -> Gateway:
 def new_secrets(secret_key: str, gw: Gateway) -> str:
     """A new random table key for the gateway; returns its MQTT password (only its hash is stored)."""
     gw.key_hex = secrets.token_bytes(32).hex()
+    return store_password(secret_key, gw)
+
+
+def store_password(secret_key: str, gw: Gateway) -> str:
+    """Store the hash of the gateway's MQTT password (derived from its key) and return the password.
+
+    For gateways whose key was set without one (the reference seed, imports): the broker admits
+    only a gateway whose password matches the stored hash.
+    """
     password = mqtt_password(secret_key, gw)
     gw.password_sha256 = hashlib.sha256(password.encode()).hexdigest()
     return password
+
+
+def password_matches(secret_key: str, gw: Gateway) -> bool:
+    """Is the password derivable now (from this secret key) the one the gateway was given?"""
+    derived = hashlib.sha256(mqtt_password(secret_key, gw).encode()).hexdigest()
+    return bool(gw.password_sha256) and hmac.compare_digest(derived, gw.password_sha256)
 
 
 def _link_services(s: Session, gw: Gateway, services: dict[str, str]) -> None:

@@ -1,7 +1,9 @@
 """Call reports: outcome counts and ratios per city, gateway, route or target, per hour, day or month.
 
-Counted in SQL from the call records (`at` = call start, UTC seconds). Hours and days are buckets of
-UTC time made by integer division, which SQLite and PostgreSQL agree on; months are summed from days.
+Summed in SQL from the hourly aggregates the bridge keeps (`CallHour`) when the window starts and
+ends on whole hours, else counted from the call records themselves (`at` = call start, UTC seconds);
+both give the same figures. Hours and days are buckets of UTC time made by integer division, which
+SQLite and PostgreSQL agree on; months are summed from days.
 """
 
 from datetime import UTC, datetime
@@ -12,7 +14,7 @@ from sqlalchemy import BigInteger, case, func, literal, select
 
 from controller.api.deps import Reader, SessionDep
 from controller.api.routes.common import parse_time
-from controller.models import City, Gateway, Record
+from controller.models import CallHour, City, Gateway, Record
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 OUTCOMES = ("answered", "abandoned", "failed", "rejected", "after_hours", "callback", "denied")
@@ -40,6 +42,8 @@ def finish(row: dict) -> dict:
 
 def counted(s, group: str, interval: str, lo: int | None, hi: int | None) -> list[dict]:
     """Rows {key, start, offered, <outcomes>, talk_s} per group and UTC hour/day."""
+    if all(t is None or t % 3600 == 0 for t in (lo, hi)):
+        return summed(s, group, interval, lo, hi)
     size = literal(SECONDS[interval], BigInteger, literal_execute=True)
     bucket = ((Record.at // size) * size).label("bucket")
     key = GROUPS[group].label("key")
@@ -53,6 +57,27 @@ def counted(s, group: str, interval: str, lo: int | None, hi: int | None) -> lis
         q = q.where(Record.at >= lo)
     if hi is not None:
         q = q.where(Record.at < hi)
+    rows = s.execute(q.group_by(key, bucket)).mappings()
+    return [{"key": r["key"], "start": int(r["bucket"]), **{c: int(r[c] or 0) for c in COUNTS}} for r in rows]
+
+
+HOURLY = {"gateway": CallHour.gateway_id, "route": func.nullif(CallHour.route, ""),
+          "target": func.nullif(CallHour.target, ""), "city": City.name}
+
+
+def summed(s, group: str, interval: str, lo: int | None, hi: int | None) -> list[dict]:
+    """`counted` from the hourly aggregates: whole hours only."""
+    size = literal(SECONDS[interval], BigInteger, literal_execute=True)
+    bucket = ((CallHour.hour // size) * size).label("bucket")
+    key = HOURLY[group].label("key")
+    cols = [func.sum(getattr(CallHour, c)).label(c) for c in COUNTS]
+    q = select(key, bucket, *cols)
+    if group == "city":
+        q = q.outerjoin(Gateway, Gateway.id == CallHour.gateway_id).outerjoin(City, City.id == Gateway.city_id)
+    if lo is not None:
+        q = q.where(CallHour.hour >= lo)
+    if hi is not None:
+        q = q.where(CallHour.hour < hi)
     rows = s.execute(q.group_by(key, bucket)).mappings()
     return [{"key": r["key"], "start": int(r["bucket"]), **{c: int(r[c] or 0) for c in COUNTS}} for r in rows]
 

@@ -7,8 +7,11 @@ import io
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
+from controller.ingest import write_batch
 from controller.models import Alert, Record
+from protocols import messages
 from tests.controller.api.conftest import fields
 
 API = "/api/v1"
@@ -35,23 +38,24 @@ CALLS = [
 
 @pytest.fixture(scope="module")
 def ids(db) -> list[int]:
-    rows = []
+    """The calls go in through the bridge's own batch writer, which also keeps the hourly aggregates."""
+    by_gw: dict[str, list[dict]] = {}
+    for seq, (gw, start, outcome, route, target, talk, caller) in enumerate(CALLS, 1):
+        by_gw.setdefault(gw, []).append(
+            {"seq": seq, "t": "call", "start": ts(start), "port": "gsm1", "caller": caller, "route": route,
+             "outcome": outcome, "target": target, "attempts": 1, "ring_s": 5, "talk_s": talk, "reason": "ok"})
+    by_gw["gw-toretsk-1"].append({"seq": 99, "t": "counters", "at": ts("2016-08-01T00:00"), "routes": {},
+                                  "targets": {}})
+    stats = {"records": 0, "duplicates": 0}
     with db.session() as s:
-        for seq, (gw, start, outcome, route, target, talk, caller) in enumerate(CALLS, 1):
-            rec = {"seq": seq, "t": "call", "start": ts(start), "port": "gsm1", "caller": caller, "route": route,
-                   "outcome": outcome, "target": target, "attempts": 1, "ring_s": 5, "talk_s": talk, "reason": "ok"}
-            rows.append(Record(gateway_id=gw, store_id="st-1", seq=seq, kind="call", at=ts(start), port="gsm1",
-                               caller=caller, route=route, outcome=outcome, target=target, attempts=1, ring_s=5,
-                               talk_s=talk, reason="ok", data=rec))
-        rows.append(Record(gateway_id="gw-toretsk-1", store_id="st-1", seq=99, kind="counters",
-                           at=ts("2016-08-01T00:00"), data={}))
-        s.add_all(rows)
+        write_batch(s, [(gw, "events", messages.events("st-1", recs)) for gw, recs in by_gw.items()], stats)
+    assert stats == {"records": len(CALLS) + 1, "duplicates": 0}
+    with db.session() as s:
         s.add_all([Alert(gateway_id="gw-toretsk-1", code="table_rejected", detail="sig", created_at=100,
                          resolved_at=150),
                    Alert(gateway_id="gw-toretsk-1", code="port_down", detail="gsm1", created_at=200),
                    Alert(gateway_id="gw-mariupol-1", code="bad_message", detail="x", created_at=300)])
-        s.flush()
-        return [r.id for r in rows[:len(CALLS)]]
+        return list(s.scalars(select(Record.id).where(Record.kind == "call").order_by(Record.seq)))
 
 
 def report(client, headers, **params) -> dict:
@@ -164,3 +168,15 @@ def test_alerts_unresolved_first(client, technician, viewer, ids):
     assert [a["resolved_at"] is None for a in listed["data"]] == [True, False, False]
     assert client.get(f"{API}/alerts", params={"resolved": False}, headers=viewer).json()["count"] == 1
     assert client.post(f"{API}/alerts/999999/resolve", headers=technician).status_code == 404
+
+
+@pytest.mark.parametrize("group", ["city", "gateway", "route", "target"])
+@pytest.mark.parametrize("interval", ["hour", "day", "month"])
+def test_hourly_aggregates_give_the_same_report_as_the_records(client, viewer, ids, group, interval):
+    """Whole-hour windows are summed from `call_hours`; a window one second off is counted from the records."""
+    lo, hi = ts("2016-07-31T00:00"), ts("2016-08-03T00:00")
+    from_aggregates = report(client, viewer, group=group, interval=interval, **{"from": lo, "to": hi})
+    from_records = report(client, viewer, group=group, interval=interval, **{"from": lo + 1, "to": hi - 1})
+    assert from_aggregates["rows"] == from_records["rows"]
+    assert from_aggregates["totals"] == from_records["totals"]
+    assert sum(t["offered"] for t in from_aggregates["totals"]) == len(CALLS)

@@ -1,0 +1,271 @@
+"""Writing what gateways report: one batch of decoded messages in one transaction.
+
+Per batch, whatever its size, the records take a handful of statements: the stores' marks in one
+select, every new record in one `INSERT .. ON CONFLICT DO NOTHING .. RETURNING` (so a redelivered
+record is a no-op and we learn which rows are new), the hourly aggregates in one upsert of
+increments computed from the new rows only (so they stay exact under duplicates), the marks in one
+upsert that never lowers a mark. States and table acks load their gateways and pending rollout
+targets in one select each. Nothing here publishes: the caller does, after commit (DESIGN §6).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import Session
+
+from controller.models import Alert, Gateway, Record, RolloutTarget, StoreMark, now
+from protocols import messages
+
+CALL_FIELDS = ("port", "caller", "route", "outcome", "target", "attempts", "ring_s", "talk_s", "reason")
+# Column widths: a longer value stays whole in `data`; the column gets a prefix (PostgreSQL would refuse it).
+WIDTH = {"port": 16, "caller": 32, "route": 48, "outcome": 16, "target": 48, "reason": 32}
+OUTCOMES = messages.OUTCOMES
+HOUR = 3600
+
+
+@dataclass
+class Written:
+    """What a committed batch asks the bridge to publish."""
+    acks: dict[tuple[str, str], int] = field(default_factory=dict)  # (gw, store_id) -> events/ack seq
+    republish: list[str] = field(default_factory=list)  # gateways back online with an old table
+    results: list[dict] = field(default_factory=list)  # command results
+
+
+def write_batch(s: Session, items: list[tuple[str, str, dict]], stats: dict) -> Written:
+    """Store decoded (gateway, kind, message) items; the caller commits, then publishes `Written`."""
+    out = Written()
+    events = [(gw, m) for gw, kind, m in items if kind == "events"]
+    if events:
+        out.acks = store_events(s, events, stats)
+    others = [(gw, kind, m) for gw, kind, m in items if kind in ("state", "table_ack")]
+    if others:
+        out.republish = apply_states_and_acks(s, others)
+    out.results = [m for _, kind, m in items if kind == "cmd_result"]
+    return out
+
+
+# ---------------------------------------------------------------- records
+
+
+COLUMNS = ("gateway_id", "store_id", "seq", "kind", "at", *CALL_FIELDS, "data", "received_at")
+
+
+class Raced(RuntimeError):
+    """Another writer stored some of this batch's records meanwhile: write the batch again."""
+
+
+_CALL_VALUES = itemgetter("start", *CALL_FIELDS)
+_CALL_KEYS = frozenset(("seq", "t", "start", *CALL_FIELDS))
+
+
+def _row(gw: str, sid: str, r: dict, received: int, dumps=json.dumps) -> tuple:
+    """The record as a row of COLUMNS (plain values: it goes to the driver's executemany as is).
+
+    A call record's `data` keeps only what has no column (the firmware's `tries`, say), so the
+    common record is not serialised twice; `record_as_sent` puts it back together.
+    """
+    if r["t"] != "call":
+        return (gw, sid, r["seq"], r["t"], r.get("at"), None, None, None, None, None, None, None, None, None,
+                dumps(r), received)
+    extra = "{}" if len(r) == len(_CALL_KEYS) else dumps({k: v for k, v in r.items() if k not in _CALL_KEYS})
+    row = (gw, sid, r["seq"], "call", *_CALL_VALUES(r), extra, received)
+    for i, width in _WIDTHS:
+        v = row[i]
+        if type(v) is str and len(v) > width:  # the column gets a prefix, `data` the whole value
+            row = row[:i] + (v[:width],) + row[i + 1:]
+            extra = json.loads(row[-2])
+            extra[COLUMNS[i]] = v
+            row = row[:-2] + (dumps(extra), received)
+    return row
+
+
+def record_as_sent(rec: Record) -> dict:
+    """A stored record as the gateway sent it (call records: the columns and what `data` kept)."""
+    if rec.kind != "call":
+        return dict(rec.data)
+    out = {"seq": rec.seq, "t": "call", "start": rec.at, **{f: getattr(rec, f) for f in CALL_FIELDS}}
+    out.update(rec.data or {})
+    return out
+
+
+_WIDTHS = tuple((COLUMNS.index(f), w) for f, w in WIDTH.items())
+
+
+def _held(s: Session, stores: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, dict[int, tuple]]]:
+    """Per store: its mark and the records stored above it (out-of-order arrivals), in one select."""
+    out = {key: (0, {}) for key in stores}
+    m = StoreMark.__table__.c
+    for g, sid, seq in s.execute(select(m.gateway_id, m.store_id, m.acked_seq)
+                                 .where(tuple_(m.gateway_id, m.store_id).in_(list(stores)))):
+        out[(g, sid)] = (seq, {})
+    r = Record.__table__.c
+    mark = func.coalesce(m.acked_seq, 0)
+    q = (select(r.gateway_id, r.store_id, r.seq, r.kind, r.data).select_from(Record.__table__)
+         .outerjoin(StoreMark.__table__, (m.gateway_id == r.gateway_id) & (m.store_id == r.store_id))
+         .where(tuple_(r.gateway_id, r.store_id).in_(list(stores)), r.seq > mark))
+    for g, sid, seq, kind, data in s.execute(q):
+        out[(g, sid)][1][seq] = (kind, data)
+    return out
+
+
+def _covered(kind: str, data: dict | None) -> range:
+    """The seqs a `dropped` record stands for."""
+    if kind != "dropped" or not data:
+        return range(0)
+    return range(data.get("first_seq", 0), data.get("last_seq", -1) + 1)
+
+
+def store_events(s: Session, events: list[tuple[str, dict]], stats: dict) -> dict[tuple[str, str], int]:
+    """Insert new records once; returns the new mark of every store the batch touched."""
+    held = _held(s, {(gw, m["store_id"]) for gw, m in events})
+    received, rows, fresh = now(), [], []
+    stored = {key: set(h) for key, (_, h) in held.items()}  # seqs in the table, or in this batch
+    covered = {key: set() for key in held}  # seqs that `dropped` records stand for
+    dups = 0
+    for gw, m in events:
+        key = (gw, m["store_id"])
+        mark, there = held[key][0], stored[key]
+        for r in m["records"]:
+            seq = r["seq"]
+            if seq <= mark or seq in there:  # stored already, or twice in this batch
+                dups += 1
+                continue
+            there.add(seq)
+            if r["t"] == "dropped":
+                covered[key].update(_covered("dropped", r))
+            rows.append(_row(gw, key[1], r, received))
+            fresh.append((gw, r))
+    if rows:
+        cur = s.connection().exec_driver_sql(_sql(s, "records"), rows)
+        if cur.rowcount != len(rows):
+            raise Raced(f"{len(rows) - cur.rowcount} of {len(rows)} records were stored by another writer")
+    stats["duplicates"] += dups
+    stats["records"] += len(rows)
+    _add_hours(s, [(gw, r) for gw, r in fresh if r["t"] == "call"])
+    for gw, r in fresh:
+        if r["t"] == "alarm":
+            s.add(Alert(gateway_id=gw, code=str(r.get("code", "alarm"))[:48], detail=str(r.get("detail", "")),
+                        created_at=r.get("at") or received))
+    out, changed = {}, []
+    for key, (mark, before) in held.items():
+        there = stored[key] | covered[key]
+        for kind, data in before.values():
+            there.update(_covered(kind, data))
+        new = mark
+        while new + 1 in there:
+            new += 1
+        out[key] = new
+        if new > mark:
+            changed.append((key[0], key[1], new))
+    if changed:
+        s.connection().exec_driver_sql(_sql(s, "marks"), changed)
+    return out
+
+
+HOUR_COUNTS = ("offered", *OUTCOMES, "talk_s", "ring_s")
+_OUTCOME_AT = {o: i + 1 for i, o in enumerate(OUTCOMES)}
+
+
+def _add_hours(s: Session, calls: list[tuple[str, dict]]) -> None:
+    """Fold new call records into the hourly aggregates (per gateway, UTC hour, route, target)."""
+    cells: dict[tuple, list[int]] = {}
+    talk, ring = len(HOUR_COUNTS) - 2, len(HOUR_COUNTS) - 1
+    for gw, r in calls:
+        key = (gw, r["start"] // HOUR * HOUR, (r["route"] or "")[:WIDTH["route"]],
+               (r["target"] or "")[:WIDTH["target"]])
+        c = cells.get(key)
+        if c is None:
+            c = cells[key] = [0] * len(HOUR_COUNTS)
+        c[0] += 1
+        c[_OUTCOME_AT[r["outcome"]]] += 1
+        c[talk] += r["talk_s"]
+        c[ring] += r["ring_s"]
+    if cells:
+        s.connection().exec_driver_sql(_sql(s, "hours"), [(*k, *c) for k, c in cells.items()])
+
+
+def _sql(s: Session, which: str) -> str:
+    """The statements written per batch, as SQL text for the driver: SQLAlchemy would compile the
+    ON CONFLICT forms again for every batch (they are not cached), which cost a third of the writer."""
+    pg = s.bind.dialect.name == "postgresql"
+    cached = _SQL.get((pg, which))
+    if cached:
+        return cached
+    mark = "%s" if pg else "?"
+    if which == "records":
+        values = ", ".join(f"CAST({mark} AS JSON)" if pg and c == "data" else mark for c in COLUMNS)
+        sql = (f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({values}) "
+               "ON CONFLICT (gateway_id, store_id, seq) DO NOTHING")
+    elif which == "hours":
+        cols = ("gateway_id", "hour", "route", "target", *HOUR_COUNTS)
+        sql = (f"INSERT INTO call_hours ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}) "
+               "ON CONFLICT (gateway_id, hour, route, target) DO UPDATE SET "
+               + ", ".join(f"{c} = call_hours.{c} + excluded.{c}" for c in HOUR_COUNTS))
+    else:  # marks: never lowered, whatever another writer did meanwhile
+        greatest = "GREATEST" if pg else "MAX"
+        sql = (f"INSERT INTO store_marks (gateway_id, store_id, acked_seq) VALUES ({mark}, {mark}, {mark}) "
+               f"ON CONFLICT (gateway_id, store_id) DO UPDATE SET "
+               f"acked_seq = {greatest}(store_marks.acked_seq, excluded.acked_seq)")
+    _SQL[(pg, which)] = sql
+    return sql
+
+
+_SQL: dict[tuple[bool, str], str] = {}
+
+
+# ---------------------------------------------------------------- states and table acks
+
+
+def apply_states_and_acks(s: Session, items: list[tuple[str, str, dict]]) -> list[str]:
+    """Update gateways from states and acks in arrival order; returns gateways to re-publish to."""
+    ids = {gw for gw, _, _ in items}
+    gws = {g.id: g for g in s.scalars(select(Gateway).where(Gateway.id.in_(ids)))}
+    acked = {gw for gw, kind, _ in items if kind == "table_ack" and gw in gws}
+    pending: dict[str, list[RolloutTarget]] = {}
+    if acked:
+        for t in s.scalars(select(RolloutTarget).where(RolloutTarget.gateway_id.in_(acked),
+                                                       RolloutTarget.status == "pending")):
+            pending.setdefault(t.gateway_id, []).append(t)
+    republish: list[str] = []
+    for gw_id, kind, msg in items:
+        gw = gws.get(gw_id)
+        if kind == "state":
+            if gw is None:
+                s.add(Alert(gateway_id=gw_id, code="unknown_gateway", detail="state from an unregistered gateway"))
+            elif _on_state(gw, msg) and gw_id not in republish:
+                republish.append(gw_id)
+        elif gw is not None:
+            _on_ack(s, gw, msg, pending.get(gw_id, []))
+    return republish
+
+
+def _on_state(gw: Gateway, msg: dict) -> bool:
+    """Returns True when the gateway came back running another table than it should."""
+    was_online = gw.online
+    gw.online = bool(msg.get("online"))
+    gw.last_seen = now()
+    if gw.online:
+        gw.state = msg
+        gw.applied_version = msg.get("table_version")
+        gw.applied_sha256 = msg.get("table_sha256")
+    stale = gw.online and gw.desired_version is not None and gw.applied_version != gw.desired_version
+    return bool(stale and not was_online)
+
+
+def _on_ack(s: Session, gw: Gateway, ack: dict, pending: list[RolloutTarget]) -> None:
+    if ack["status"] == "applied":
+        gw.applied_version, gw.applied_sha256, gw.last_reject = ack["version"], ack["sha256"], None
+    else:
+        gw.last_reject = ack.get("reason")
+        s.add(Alert(gateway_id=gw.id, code="table_rejected", detail=ack.get("reason") or ""))
+    for t in pending:
+        if t.status != "pending":
+            continue
+        if ack["status"] == "applied" and ack["version"] >= t.version:
+            t.status, t.updated_at = "applied", now()
+        elif ack["status"] == "rejected" and ack.get("version") in (t.version, 0):
+            t.status, t.reason, t.updated_at = "rejected", ack.get("reason"), now()
