@@ -29,11 +29,11 @@ log = logging.getLogger("citygate.bridge")
 
 class Bridge:
     def __init__(self, db: Database, broker_url: str, user: str | None = None, password: str | None = None,
-                 client_id: str = "citygate-controller", batch: int = 500):
+                 client_id: str = "citygate-controller", batch: int = 500, linger_s: float = 0.01):
         self.db = db
         url = urlparse(broker_url)
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 1883
-        self.batch = batch
+        self.batch, self.linger_s = batch, linger_s  # a transaction costs about as much as 20 acks
         self.inbox: queue.Queue = queue.Queue(maxsize=100_000)
         self.results: dict[str, dict] = {}
         self.published: list[mqtt.MQTTMessageInfo] = []
@@ -49,6 +49,9 @@ class Bridge:
         self.client.on_message = self._on_message
         self.client.on_disconnect = lambda *a: self.connected.clear()
         self.client.reconnect_delay_set(1, 30)
+        # a rollout publishes a table to every gateway at once: paho's default of 20 QoS 1 messages in
+        # flight would make that 50 broker round trips for 1,000 gateways
+        self.client.max_inflight_messages_set(1000)
         self.connected = threading.Event()
 
     # ------------------------------------------------------------ lifecycle
@@ -92,9 +95,10 @@ class Bridge:
             except queue.Empty:
                 continue
             items = [first]
-            while len(items) < self.batch:
+            linger = time.monotonic() + self.linger_s
+            while len(items) < self.batch:  # gather a batch: what is queued, and what comes in linger_s
                 try:
-                    items.append(self.inbox.get_nowait())
+                    items.append(self.inbox.get(timeout=max(0.0, linger - time.monotonic())))
                 except queue.Empty:
                     break
             delay = 0.5
@@ -162,9 +166,12 @@ class Bridge:
     # ------------------------------------------------------------ controller actions
 
     def publish_table(self, gw: Gateway, tv: TableVersion) -> mqtt.MQTTMessageInfo:
-        """Publish a signed table, retained; the returned handle tells when the broker took it."""
-        payload = routing.seal(tv.body.encode(), gw.key_hex)
-        info = self.client.publish(topics.table(gw.id), payload, qos=1, retain=True)
+        return self.publish_sealed(gw.id, gw.key_hex, tv.body)
+
+    def publish_sealed(self, gateway_id: str, key_hex: str, body: bytes | str) -> mqtt.MQTTMessageInfo:
+        """Sign a table body and publish it, retained; the returned handle tells when the broker took it."""
+        payload = routing.seal(body.encode() if isinstance(body, str) else body, key_hex)
+        info = self.client.publish(topics.table(gateway_id), payload, qos=1, retain=True)
         self.published.append(info)
         del self.published[:-10000]  # keep the recent handles only
         return info

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import case, func, select, tuple_
+from sqlalchemy import bindparam, case, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from controller.compiler import compile_all
@@ -49,19 +49,25 @@ def start_rollout(s: Session, bridge, gateways: list[str] | None = None, canary:
             raise RolloutError(f"canary[{i}]", f"{gid!r} is not one of the rollout's gateways")
     if not ids:
         raise RolloutError("gateways", "no gateway to roll out to")
-    rollout = Rollout(status="canary" if canary else "rest", canary=canary, created_at=now or int(time.time()))
+    created = now or int(time.time())
+    rollout = Rollout(status="canary" if canary else "rest", canary=canary, created_at=created)
     s.add(rollout)
-    chosen = set(canary)
-    for gw, compiled in zip((known[g] for g in ids), compile_all(s, [known[g] for g in ids], now), strict=True):
-        rollout.targets.append(RolloutTarget(gateway_id=gw.id, version=compiled.version,
-                                             stage="canary" if gw.id in chosen else "rest",
-                                             status=_stored(target_status("pending", gw, compiled.version)),
-                                             updated_at=rollout.created_at))
     s.flush()
-    first = [t for t in rollout.targets if t.stage == ("canary" if canary else "rest")]
+    chosen, first = set(canary), ("canary" if canary else "rest")
+    gws = [known[g] for g in ids]
+    rows, publish = [], []
+    for gw, compiled in zip(gws, compile_all(s, gws, now), strict=True):
+        stage = "canary" if gw.id in chosen else "rest"
+        status = _stored(target_status("pending", gw, compiled.version))
+        rows.append({"rollout_id": rollout.id, "gateway_id": gw.id, "version": compiled.version, "stage": stage,
+                     "status": status, "reason": None, "updated_at": created})
+        if stage == first and status == "pending":
+            publish.append((gw.id, gw.key_hex, compiled.version, compiled.body))
+    s.connection().execute(insert(RolloutTarget.__table__), rows)  # one executemany for a whole fleet
     s.commit()
-    _publish(s, bridge, first)
-    advance_rollouts(s, bridge, now=now, only=rollout.id)
+    _publish_bodies(s, bridge, publish)
+    if len(publish) < sum(1 for r in rows if r["stage"] == first):  # some were applied already: move on
+        advance_rollouts(s, bridge, now=now, only=rollout.id)
     return rollout
 
 
@@ -159,16 +165,26 @@ def answered_drop(s: Session, gateways: list[str], started: int, since: int, now
 
 
 def _publish(s: Session, bridge, targets: list[RolloutTarget]) -> None:
-    """Make each target's version desired and publish it (gateways and tables read in two selects)."""
-    targets = [t for t in targets if t.status != "applied"]
-    if bridge is None or not targets:
+    """Publish each target's version (keys and bodies read in one select)."""
+    wanted = {(t.gateway_id, t.version) for t in targets if t.status != "applied"}
+    if bridge is None or not wanted:
         return
-    ids = [t.gateway_id for t in targets]
-    gws = {gw.id: gw for gw in s.scalars(select(Gateway).where(Gateway.id.in_(ids)))}
-    tvs = {(tv.gateway_id, tv.version): tv for tv in s.scalars(select(TableVersion).where(
-        tuple_(TableVersion.gateway_id, TableVersion.version).in_([(t.gateway_id, t.version) for t in targets])))}
-    for t in targets:
-        gw, tv = gws.get(t.gateway_id), tvs.get((t.gateway_id, t.version))
-        if gw is not None and tv is not None:
-            gw.desired_version = tv.version
-            bridge.publish_table(gw, tv)
+    g, v = Gateway.__table__.c, TableVersion.__table__.c
+    rows = s.execute(select(g.id, g.key_hex, v.version, v.body).join(TableVersion.__table__, v.gateway_id == g.id)
+                     .where(tuple_(v.gateway_id, v.version).in_(list(wanted))))
+    _publish_bodies(s, bridge, [tuple(r) for r in rows])
+
+
+def _publish_bodies(s: Session, bridge, items: list[tuple[str, str, int, bytes | str]]) -> None:
+    """Sign and publish (gateway, key, version, body) tables; each version becomes its gateway's desired one."""
+    if bridge is None or not items:
+        return
+    for gw_id, key_hex, _, body in items:
+        bridge.publish_sealed(gw_id, key_hex, body)
+    g = Gateway.__table__
+    s.connection().execute(update(g).where(g.c.id == bindparam("gw")).values(desired_version=bindparam("v")),
+                           [{"gw": gw_id, "v": version} for gw_id, _, version, _ in items])
+    loaded = {key[1][0]: obj for key, obj in s.identity_map.items() if key[0] is Gateway}
+    for gw_id, *_ in items:  # the session's copies are stale now
+        if gw_id in loaded:
+            s.expire(loaded[gw_id], ["desired_version"])

@@ -77,6 +77,8 @@ def test_gateway_errors_name_what_to_fix(db):
     assert result.exit_code == 2 and "gateways.city" in result.output and "Atlantis" in result.output
     result = run("gateway", "add", "GW!", "--city", "Mariupol")
     assert result.exit_code == 2 and "gateways.id" in result.output
+    result = run("gateway", "add", "citygate-controller", "--city", "Mariupol")  # the controller's MQTT account
+    assert result.exit_code == 2 and "gateways.id" in result.output and "reserved" in result.output
     result = run("gateway", "add", "gw-new-1", "--city", "Mariupol", "--port", "gsm1:102")
     assert result.exit_code == 2 and "--port" in result.output
     result = run("gateway", "add", "gw-new-1", "--city", "Mariupol", "--port", "gsm1=999")
@@ -86,7 +88,7 @@ def test_gateway_errors_name_what_to_fix(db):
     result = run("gateway", "bundle", "gw-mariupol-1", "--broker", "http://x")
     assert result.exit_code == 2 and "broker" in result.output
     with db.session() as s:
-        assert s.get(Gateway, "gw-new-1") is None
+        assert s.get(Gateway, "gw-new-1") is None and s.get(Gateway, "citygate-controller") is None
 
 
 def test_route_add_compiles_the_gateways_it_reaches(db):

@@ -10,7 +10,7 @@ import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from controller import reference
 from controller.bridge import Bridge
@@ -19,40 +19,19 @@ from controller.compiler import compile_gateway
 from controller.db import Database
 from controller.models import Alert, CallHour, Gateway, Record, TableVersion
 from protocols import messages, routing, topics
+from tests.controller.databases import KINDS, scratch_url
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 GW = "gw-mariupol-1"
 
 
-def _pg_reachable() -> bool:
-    try:
-        with create_engine(PG).connect():
-            return True
-    except Exception:
-        return False
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 def database(request, tmp_path):
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'c.db'}")
-        yield db
-        db.engine.dispose()
-        return
-    if not _pg_reachable():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    schema = "t_" + uuid.uuid4().hex[:10]
-    admin = create_engine(PG)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    db = Database(PG + f"?options=-csearch_path%3D{schema}")
-    try:
-        yield db
-    finally:
-        db.engine.dispose()
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with scratch_url(request.param, tmp_path, request.node.name) as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.engine.dispose()
 
 
 @pytest.fixture

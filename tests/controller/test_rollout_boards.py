@@ -1,5 +1,5 @@
-"""Rollouts end to end: the controller service (real Mosquitto, SQLite) and emulated boards running
-the real firmware. Applied; rejected when a gateway holds the wrong key; re-published after a
+"""Rollouts end to end: the controller service (real Mosquitto; SQLite and PostgreSQL) and emulated
+boards running the real firmware. Applied; rejected when a gateway holds the wrong key; re-published after a
 gateway was offline; and the controller's preview equals what the board did with a call."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from controller.service import ControllerService
 from controller.settings import Settings
 from hil_tests.rig.emulated import EmulatedRig
 from protocols import routing
+from tests.controller.databases import KINDS, scratch_url
 
 pytestmark = pytest.mark.slow
 PROFILE, PORTS, OUT = "esp32-wrover-4gsm", {"gsm1": "102", "gsm3": "505"}, ["gsm2"]
@@ -33,11 +34,25 @@ def wait(pred, timeout, what):
     raise TimeoutError(what)
 
 
+@pytest.fixture(params=KINDS)
+def database_url(request, tmp_path):
+    with scratch_url(request.param, tmp_path, request.node.name) as url:
+        yield url
+
+
+def start_service(url, broker) -> ControllerService:
+    return ControllerService(Settings(database_url=url, broker=broker.url, listen_port=free_port())).start()
+
+
+def stop_service(service) -> None:
+    service.stop()
+    service.db.engine.dispose()  # before the PostgreSQL schema is dropped
+
+
 @pytest.fixture
-def fleet(tmp_path):
+def fleet(tmp_path, database_url):
     with Mosquitto() as broker:
-        service = ControllerService(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", broker=broker.url,
-                                             listen_port=free_port())).start()
+        service = start_service(database_url, broker)
         with service.db.session() as s:
             reference.seed(s, profile=PROFILE, ports=PORTS, out_ports=OUT)
             keys = {g.id: g.key_hex for g in s.scalars(select(Gateway))}
@@ -54,7 +69,7 @@ def fleet(tmp_path):
         finally:
             for rig in rigs.values():
                 rig.close()
-            service.stop()
+            stop_service(service)
 
 
 def gateway(service, gw_id):
@@ -106,11 +121,10 @@ def _record(service, gw, caller):
         return s.scalars(select(Record).where(Record.gateway_id == gw, Record.caller == caller)).first()
 
 
-def test_controller_counts_equal_truth_after_a_broker_restart_mid_traffic(tmp_path):
+def test_controller_counts_equal_truth_after_a_broker_restart_mid_traffic(tmp_path, database_url):
     gw_id = "gw-kramatorsk-1"
     with Mosquitto() as broker:
-        service = ControllerService(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", broker=broker.url,
-                                             listen_port=free_port())).start()
+        service = start_service(database_url, broker)
         with service.db.session() as s:
             reference.seed(s, profile=PROFILE, ports=PORTS, out_ports=OUT)
             key = s.get(Gateway, gw_id).key_hex
@@ -141,7 +155,7 @@ def test_controller_counts_equal_truth_after_a_broker_restart_mid_traffic(tmp_pa
                           "every call record stored")
         finally:
             rig.close()
-            service.stop()
+            stop_service(service)
     assert sorted(r.caller for r in stored) == sorted(t["caller"] for t in truth)
     assert counters["calls"] == len(truth)
     answered = sum(t["result"] == "answered" for t in truth)

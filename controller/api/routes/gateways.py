@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, object_session
 
 from controller.api.deps import ApiError, FleetReader, SessionDep, Technician, not_found, require
 from controller.api.routes.common import In, Page, compile_checked, partial
+from controller.broker_access import CONTROLLER_USER
 from controller.compiler import latest_table
 from controller.models import City, Gateway, GatewayService, Service
 from protocols import checks
@@ -192,6 +193,8 @@ def find_gateways(s: Session, city: str | None = None, online: bool | None = Non
 
 def register(s: Session, body: GatewayIn, secret_key: str) -> Secrets:
     """Register a gateway (compiling its table); the key and MQTT password are only in what this returns."""
+    if body.id == CONTROLLER_USER:  # its MQTT username would be the controller's account on the broker
+        raise ApiError(422, "gateways.id", f"{CONTROLLER_USER!r} is reserved: the controller's own MQTT account")
     if s.get(Gateway, body.id) is not None:
         raise ApiError(409, "gateways.id", f"gateway {body.id!r} is already registered")
     gw = Gateway(id=body.id, ports=[], out_ports=[], state={}, online=False)

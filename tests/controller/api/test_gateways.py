@@ -9,6 +9,7 @@ from functools import lru_cache
 import pytest
 from sqlalchemy import select
 
+from controller.broker_access import CONTROLLER_USER
 from controller.models import Gateway, TableVersion
 from controller.reference import SWITCH_OVER, table
 from protocols import routing
@@ -94,6 +95,15 @@ def test_bad_registration_names_the_field(client, technician, body, field):
     assert r.status_code == 422, r.text
     assert fields(r) == [field], r.json()
     assert client.get(f"{API}/gateways/gw-x1", headers=technician).status_code == 404
+
+
+def test_registration_refuses_the_controllers_broker_account(db, client, technician):
+    """The controller signs in to the broker as citygate-controller: no gateway may take that name."""
+    r = client.post(f"{API}/gateways", json={**NEW, "id": CONTROLLER_USER}, headers=technician)
+    assert r.status_code == 422, r.text
+    assert fields(r) == ["gateways.id"] and "reserved" in r.text
+    with db.session() as s:
+        assert s.get(Gateway, CONTROLLER_USER) is None
 
 
 def test_duplicate_registration_conflicts(client, technician, registered):

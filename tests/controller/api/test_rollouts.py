@@ -24,9 +24,9 @@ class RecordingBridge:
     def __init__(self):
         self.published: list[tuple[str, int]] = []
 
-    def publish_table(self, gw, tv):
-        table = routing.unseal(routing.seal(tv.body.encode(), gw.key_hex), gw.key_hex, gw.id)
-        self.published.append((gw.id, table.version))
+    def publish_sealed(self, gateway_id, key_hex, body):
+        table = routing.unseal(routing.seal(body, key_hex), key_hex, gateway_id)
+        self.published.append((gateway_id, table.version))
 
 
 @pytest.fixture(scope="module")
