@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import BigInteger, String, bindparam, column, select, update, values
 from sqlalchemy.orm import Session
 
 from controller.models import Alert, Gateway, Record, RolloutTarget, StoreMark, now
@@ -96,17 +96,24 @@ _WIDTHS = tuple((COLUMNS.index(f), w) for f, w in WIDTH.items())
 
 
 def _held(s: Session, stores: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, dict[int, tuple]]]:
-    """Per store: its mark and the records stored above it (out-of-order arrivals), in one select."""
-    out = {key: (0, {}) for key in stores}
+    """Per store: its mark and the records stored above it (out-of-order arrivals), in two selects.
+
+    Both are driven by a VALUES list of the batch's stores, the second with each store's mark, so
+    each store is one index seek on (gateway_id, store_id, seq > mark): an IN of row values made
+    SQLite scan the whole records table once per batch.
+    """
     m = StoreMark.__table__.c
-    for g, sid, seq in s.execute(select(m.gateway_id, m.store_id, m.acked_seq)
-                                 .where(tuple_(m.gateway_id, m.store_id).in_(list(stores)))):
-        out[(g, sid)] = (seq, {})
+    keys = values(column("g", String), column("sid", String), name="batch_stores").data(sorted(stores)).cte()
+    marks = dict.fromkeys(stores, 0)
+    for g, sid, seq in s.execute(select(m.gateway_id, m.store_id, m.acked_seq).select_from(keys).join(
+            StoreMark.__table__, (m.gateway_id == keys.c.g) & (m.store_id == keys.c.sid))):
+        marks[(g, sid)] = seq
+    out = {key: (mark, {}) for key, mark in marks.items()}
     r = Record.__table__.c
-    mark = func.coalesce(m.acked_seq, 0)
-    q = (select(r.gateway_id, r.store_id, r.seq, r.kind, r.data).select_from(Record.__table__)
-         .outerjoin(StoreMark.__table__, (m.gateway_id == r.gateway_id) & (m.store_id == r.store_id))
-         .where(tuple_(r.gateway_id, r.store_id).in_(list(stores)), r.seq > mark))
+    above = values(column("g", String), column("sid", String), column("m", BigInteger),
+                   name="batch_marks").data([(g, sid, mark) for (g, sid), mark in sorted(marks.items())]).cte()
+    q = (select(r.gateway_id, r.store_id, r.seq, r.kind, r.data).select_from(above)
+         .join(Record.__table__, (r.gateway_id == above.c.g) & (r.store_id == above.c.sid) & (r.seq > above.c.m)))
     for g, sid, seq, kind, data in s.execute(q):
         out[(g, sid)][1][seq] = (kind, data)
     return out

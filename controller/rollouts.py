@@ -176,11 +176,9 @@ def _publish(s: Session, bridge, targets: list[RolloutTarget]) -> None:
 
 
 def _publish_bodies(s: Session, bridge, items: list[tuple[str, str, int, bytes | str]]) -> None:
-    """Sign and publish (gateway, key, version, body) tables; each version becomes its gateway's desired one."""
+    """Make each (gateway, key, version, body) the gateway's desired version, commit, then sign and publish."""
     if bridge is None or not items:
         return
-    for gw_id, key_hex, _, body in items:
-        bridge.publish_sealed(gw_id, key_hex, body)
     g = Gateway.__table__
     s.connection().execute(update(g).where(g.c.id == bindparam("gw")).values(desired_version=bindparam("v")),
                            [{"gw": gw_id, "v": version} for gw_id, _, version, _ in items])
@@ -188,3 +186,6 @@ def _publish_bodies(s: Session, bridge, items: list[tuple[str, str, int, bytes |
     for gw_id, *_ in items:  # the session's copies are stale now
         if gw_id in loaded:
             s.expire(loaded[gw_id], ["desired_version"])
+    s.commit()  # desired before it is on the wire: a gateway acking at once is judged against it
+    for gw_id, key_hex, _, body in items:
+        bridge.publish_sealed(gw_id, key_hex, body)
