@@ -28,8 +28,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import os as _os
-if _os.environ.get("SWITCH"): sys.setswitchinterval(float(_os.environ["SWITCH"]))
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -45,6 +43,7 @@ from controller.compiler import compile_all  # noqa: E402
 from controller.db import Database  # noqa: E402
 from controller.models import DenyPrefix, Gateway, GatewayService, RolloutTarget, TableVersion  # noqa: E402
 from controller.rollouts import start_rollout  # noqa: E402
+from controller.service import tune_interpreter  # noqa: E402
 from protocols import messages, routing, topics  # noqa: E402
 
 FLEET = Path(__file__).resolve().parent / "fleet.py"
@@ -302,6 +301,7 @@ def main() -> int:
                                                      "gets a fresh schema)")
     ap.add_argument("--only", choices=("ingest", "rollout", "backlog"), help="run one part (while tuning)")
     args = ap.parse_args()
+    tune_interpreter()  # as `citygate serve` runs: bare and ours alike
     if args.only:
         return only(args)
     tmp = Path(tempfile.mkdtemp(prefix="citygate-bench-"))

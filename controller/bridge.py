@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
 from sqlalchemy import select
@@ -27,12 +27,28 @@ from protocols import messages, routing, topics
 log = logging.getLogger("citygate.bridge")
 
 
+def broker_endpoint(broker_url: str) -> tuple[str, int, bool, str | None, str | None]:
+    """mqtt[s]://[user[:password]@]host[:port] -> (host, port, tls, user, password); mqtts defaults to 8883."""
+    url = urlparse(broker_url)
+    if url.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"broker URL {broker_url!r}: the scheme must be mqtt:// or mqtts://")
+    tls = url.scheme == "mqtts"
+    user = unquote(url.username) if url.username else None
+    password = unquote(url.password) if url.password else None
+    return url.hostname or "127.0.0.1", url.port or (8883 if tls else 1883), tls, user, password
+
+
 class Bridge:
+    """The controller's MQTT client. Credentials come from the arguments or from the URL's user
+    info; an mqtts:// URL connects with TLS, checking the broker against `ca_file` (None: the
+    system's CA store)."""
+
     def __init__(self, db: Database, broker_url: str, user: str | None = None, password: str | None = None,
-                 client_id: str = "citygate-controller", batch: int = 500, linger_s: float = 0.01):
+                 client_id: str = "citygate-controller", batch: int = 500, linger_s: float = 0.01,
+                 ca_file: str | None = None):
         self.db = db
-        url = urlparse(broker_url)
-        self.host, self.port = url.hostname or "127.0.0.1", url.port or 1883
+        self.host, self.port, tls, url_user, url_password = broker_endpoint(broker_url)
+        user, password = user or url_user, password if password is not None else url_password
         self.batch, self.linger_s = batch, linger_s  # a transaction costs about as much as 20 acks
         self.inbox: queue.Queue = queue.Queue(maxsize=100_000)
         self.results: dict[str, dict] = {}
@@ -45,6 +61,8 @@ class Bridge:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         if user:
             self.client.username_pw_set(user, password)
+        if tls:
+            self.client.tls_set(ca_certs=ca_file)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = lambda *a: self.connected.clear()
@@ -56,11 +74,11 @@ class Bridge:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> Bridge:
+    def start(self, wait_s: float = 15) -> Bridge:
         self._writer.start()
         self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
-        if not self.connected.wait(15):
+        if not self.connected.wait(wait_s):
             log.warning("broker %s:%d not reachable yet; retrying in the background", self.host, self.port)
         return self
 

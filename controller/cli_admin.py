@@ -343,22 +343,21 @@ def rollout_status(rollout_id: Annotated[int | None, typer.Argument(metavar="[ID
 def _connect_bridge(db, broker: str | None, user: str | None, password: str | None):
     """A Bridge connected to the controller's broker, or exit 2 saying what must run."""
     import socket
-    from urllib.parse import urlparse
 
-    from controller.bridge import Bridge
+    from controller.bridge import Bridge, broker_endpoint
+    from controller.settings import get_settings
 
     need = ("`citygate serve` must be running with an external broker (CITYGATE_BROKER=mqtt://host:port, "
             "e.g. Mosquitto) so this command can publish through it; pass that URL as --broker")
     if not broker or not broker.startswith(("mqtt://", "mqtts://")):
         raise _fail("--broker", f"the broker is {broker or 'not set'!r}: an embedded broker lives inside one "
                     "`citygate serve` process and cannot be reached from here", need)
-    url = urlparse(broker)
-    host, port = url.hostname or "127.0.0.1", url.port or 1883
+    host, port, *_ = broker_endpoint(broker)
     try:
         socket.create_connection((host, port), timeout=3).close()
     except OSError as e:
         raise _fail("--broker", f"cannot reach {host}:{port} ({e.strerror or e})", need) from None
-    bridge = Bridge(db, broker, user, password, client_id="citygate-cli")
+    bridge = Bridge(db, broker, user, password, client_id="citygate-cli", ca_file=get_settings().broker_ca)
     bridge.start()
     if not bridge.connected.is_set():
         bridge.stop()
