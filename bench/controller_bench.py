@@ -221,13 +221,14 @@ def rollout(port: int, db: Database) -> tuple[float, float]:
     with db.session() as s:
         rid = start_rollout(s, bridge).id
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        with db.session() as s:
-            left = s.scalar(select(func.count()).select_from(RolloutTarget).where(
-                RolloutTarget.rollout_id == rid, RolloutTarget.status != "applied"))
-        if left == 0:
-            break
-        time.sleep(0.01)
+    while time.monotonic() < deadline:  # look again after each batch the bridge commits, not on a timer
+        with bridge.changed:  # held while counting, so a commit's notify cannot slip in before the wait
+            with db.session() as s:
+                left = s.scalar(select(func.count()).select_from(RolloutTarget).where(
+                    RolloutTarget.rollout_id == rid, RolloutTarget.status != "applied"))
+            if left == 0:
+                break
+            bridge.changed.wait(0.5)
     t1 = time.monotonic()
     bridge.stop()
     if left:

@@ -49,6 +49,14 @@ class Region:
         for h in s.scalars(select(Holiday)):
             self.holidays.setdefault(h.city_id, []).append(h.date)
         self.deny = sorted(p.prefix for p in s.scalars(select(DenyPrefix)))
+        self._zones: dict[str, str] = {}
+
+    def zone_rule(self, zone: str) -> str:
+        """The zone's POSIX rule, read from its TZif file once per compile (not per gateway)."""
+        rule = self._zones.get(zone)
+        if rule is None:
+            rule = self._zones[zone] = zone_rule(zone)
+        return rule
 
 
 def table_doc(s: Session, gw: Gateway, version: int, issued_at: int, region: Region | None = None) -> dict:
@@ -77,7 +85,7 @@ def table_doc(s: Session, gw: Gateway, version: int, issued_at: int, region: Reg
         targets[code] = t
     closed = sorted(region.holidays.get(None, []) + region.holidays.get(city.id, []))
     return {"schema": 1, "gateway": gw.id, "version": version, "issued_at": issued_at,
-            "tz": zone_rule(city.zone), "deny": list(region.deny), "closed": closed, "targets": targets,
+            "tz": region.zone_rule(city.zone), "deny": list(region.deny), "closed": closed, "targets": targets,
             "routes": routes}
 
 

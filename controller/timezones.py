@@ -7,7 +7,6 @@ database. `zone_rule("Europe/Kyiv")` finds the file the way `zoneinfo` does
 that string, checked by `protocols.tz.parse`.
 """
 
-import functools
 import importlib.resources
 import os
 import zoneinfo
@@ -55,7 +54,6 @@ def _read_tzif(parts):
     return None
 
 
-@functools.lru_cache(maxsize=1024)
 def zone_rule(name):
     """IANA zone name -> the POSIX TZ rule of its TZif footer.
 
