@@ -64,6 +64,8 @@ class Bridge:
         if tls:
             self.client.tls_set(ca_certs=ca_file)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self._sub_lock, self._subscribing = threading.Lock(), set()
         self.client.on_message = self._on_message
         self.client.on_disconnect = lambda *a: self.connected.clear()
         self.client.reconnect_delay_set(1, 30)
@@ -92,9 +94,17 @@ class Bridge:
         if reason.is_failure:
             log.error("broker refused the controller: %s", reason)
             return
-        for kind in topics.GATEWAY_PUBLISHES:
-            client.subscribe(topics.filter(kind), qos=1)
-        self.connected.set()
+        with self._sub_lock:
+            self._subscribing = {client.subscribe(topics.filter(kind), qos=1)[1] for kind in topics.GATEWAY_PUBLISHES}
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        """Connected means subscribed: only once the broker granted every filter can nothing be missed."""
+        with self._sub_lock:
+            self._subscribing.discard(mid)
+            if any(getattr(r, "is_failure", False) for r in reason_codes):
+                log.error("broker refused a subscription of the controller: %s", reason_codes)
+            elif not self._subscribing:
+                self.connected.set()
 
     def _on_message(self, client, userdata, msg):
         """Only queue: the network loop must never wait for decoding or the database."""

@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from sqlalchemy import BigInteger, String, bindparam, column, select, update, values
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from controller.models import Alert, Gateway, Record, RolloutTarget, StoreMark, now
+from controller.models import Alert, Gateway, Record, RolloutTarget, now
 from protocols import messages
 
 CALL_FIELDS = ("port", "caller", "route", "outcome", "target", "attempts", "ring_s", "talk_s", "reason")
@@ -100,22 +100,26 @@ def _held(s: Session, stores: set[tuple[str, str]]) -> dict[tuple[str, str], tup
 
     Both are driven by a VALUES list of the batch's stores, the second with each store's mark, so
     each store is one index seek on (gateway_id, store_id, seq > mark): an IN of row values made
-    SQLite scan the whole records table once per batch.
+    SQLite scan the whole records table once per batch. Written as SQL text: SQLAlchemy compiles
+    a VALUES construct again for every batch.
     """
-    m = StoreMark.__table__.c
-    keys = values(column("g", String), column("sid", String), name="batch_stores").data(sorted(stores)).cte()
-    marks = dict.fromkeys(stores, 0)
-    for g, sid, seq in s.execute(select(m.gateway_id, m.store_id, m.acked_seq).select_from(keys).join(
-            StoreMark.__table__, (m.gateway_id == keys.c.g) & (m.store_id == keys.c.sid))):
+    keys = sorted(stores)
+    conn = s.connection()
+    p = "%s" if s.bind.dialect.name == "postgresql" else "?"
+    marks = dict.fromkeys(keys, 0)
+    sql = (f"WITH batch_stores (g, sid) AS (VALUES {', '.join([f'({p}, {p})'] * len(keys))}) "
+           "SELECT m.gateway_id, m.store_id, m.acked_seq FROM batch_stores b "
+           "JOIN store_marks m ON m.gateway_id = b.g AND m.store_id = b.sid")
+    for g, sid, seq in conn.exec_driver_sql(sql, tuple(x for key in keys for x in key)):
         marks[(g, sid)] = seq
     out = {key: (mark, {}) for key, mark in marks.items()}
-    r = Record.__table__.c
-    above = values(column("g", String), column("sid", String), column("m", BigInteger),
-                   name="batch_marks").data([(g, sid, mark) for (g, sid), mark in sorted(marks.items())]).cte()
-    q = (select(r.gateway_id, r.store_id, r.seq, r.kind, r.data).select_from(above)
-         .join(Record.__table__, (r.gateway_id == above.c.g) & (r.store_id == above.c.sid) & (r.seq > above.c.m)))
-    for g, sid, seq, kind, data in s.execute(q):
-        out[(g, sid)][1][seq] = (kind, data)
+    sql = (f"WITH batch_marks (g, sid, m) AS (VALUES {', '.join([f'({p}, {p}, CAST({p} AS BIGINT))'] * len(keys))}) "
+           "SELECT r.gateway_id, r.store_id, r.seq, r.kind, r.data FROM batch_marks b "
+           "JOIN records r ON r.gateway_id = b.g AND r.store_id = b.sid AND r.seq > b.m")
+    for g, sid, seq, kind, data in conn.exec_driver_sql(sql, tuple(x for k in keys for x in (*k, marks[k]))):
+        if kind == "dropped" and isinstance(data, str | bytes):
+            data = json.loads(data)
+        out[(g, sid)][1][seq] = (kind, data if kind == "dropped" else None)
     return out
 
 

@@ -179,6 +179,11 @@ def _check(kind, obj):
 
 
 _SURROGATES = "must not hold unpaired surrogates (\\ud800-\\udfff)"
+if _CPYTHON:
+    import re
+
+    # an escape \uD800-\uDFFF, or the three bytes such a code point would be in (json.loads lets them pass)
+    _SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 _JSON = (type(None), bool, int, str)
@@ -214,12 +219,20 @@ def validate(kind, obj):
     return _check(kind, obj)
 
 
+def _may_hold_surrogates(payload):
+    """In bytes, only a \\uD800-\\uDFFF escape or its encoded bytes can make one: a cheap look for
+    them spares re-encoding every message. A str may hold one as it is."""
+    if type(payload) is str:
+        return True
+    return _SURROGATE_ESCAPE.search(bytes(payload) if type(payload) is not bytes else payload) is not None
+
+
 def decode(kind, payload, max_bytes=None):
     """JSON text (bytes or str) -> validated dict; `state` takes the will too, a `cmd` gets default `args`."""
     try:
         obj = checks.parse_json(payload, "", max_bytes)
-        if _CPYTHON:  # "\\ud800" escapes give lone surrogates, which no UTF-8 encoder takes
-            json.dumps(obj, ensure_ascii=False).encode()
+        if _CPYTHON and _may_hold_surrogates(payload):  # "\\ud800" escapes give lone surrogates,
+            json.dumps(obj, ensure_ascii=False).encode()  # which no UTF-8 encoder takes
     except ContractError as e:
         raise MessageError(e.path or _ROOT, e.reason) from None
     except UnicodeError:

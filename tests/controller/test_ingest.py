@@ -132,6 +132,19 @@ def test_a_dropped_record_covers_its_gap(running):
     assert gw.wait_ack(6)["seq"] == 6
 
 
+def test_a_stored_dropped_record_covers_its_gap_once_the_records_before_it_arrive(running):
+    """The dropped record waits in the table (above a gap); when the gap fills, it still counts."""
+    db, bridge, gw = running
+    sid = "1122334455667788"
+    gw.send("events", messages.events(sid, [call(1)]))
+    assert gw.wait_ack(1)["seq"] == 1
+    gw.send("events", messages.events(sid, [messages.dropped_record(6, 1469500100, 3, 3, 5), call(7)]))
+    time.sleep(0.5)
+    assert gw.acks[-1]["seq"] == 1, "seq 2 is missing: nothing after it may be acked"
+    gw.send("events", messages.events(sid, [call(2)]))
+    assert gw.wait_ack(7)["seq"] == 7
+
+
 def test_invalid_batch_is_refused_and_alerted_not_stored(running):
     db, bridge, gw = running
     gw.c.publish(topics.events(GW), b'{"store_id": "x", "records": [{"seq": 1.5, "t": "call"}]}', qos=1)

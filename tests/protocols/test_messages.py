@@ -202,6 +202,11 @@ def test_lone_surrogates_are_refused_on_cpython():
         messages.encode("state", {"online": True, "fw": "\ud800"})
     # an escaped surrogate pair is one character, and fine
     assert messages.decode("state", '{"online": true, "fw": "\\ud83d\\ude00"}')["fw"] == "\U0001f600"
+    # as MQTT delivers them, in bytes: an escape in either case, or a surrogate's own three bytes
+    for raw in (b'{"online": true, "fw": "\\uDC00"}', b'{"online": true, "fw": "x\xed\xa0\x80"}'):
+        with pytest.raises(messages.MessageError, match="surrogates"):
+            messages.decode("state", raw)
+    assert messages.decode("state", b'{"online": true, "fw": "\\ud83d\\ude00 \\u00e9"}')["fw"] == "\U0001f600 \u00e9"
 
 
 def test_deep_nesting_is_a_message_error():
