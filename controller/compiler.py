@@ -150,17 +150,13 @@ def latest_tables(s: Session, ids: list[str]) -> dict[str, TableVersion]:
 
 
 def latest_table(s: Session, gateway_id: str) -> TableVersion | None:
-    return s.scalars(select(TableVersion).where(TableVersion.gateway_id == gateway_id)
-                     .order_by(TableVersion.version.desc()).limit(1)).first()
+    return latest_tables(s, [gateway_id]).get(gateway_id)
 
 
 def capacity_warnings(s: Session) -> list[str]:
     """Centres whose lines the gateways routing to them can outnumber."""
     load: dict[str, int] = {}
-    for gw in s.scalars(select(Gateway)):
-        tv = latest_table(s, gw.id)
-        if tv is None:
-            continue
+    for tv in latest_tables(s, list(s.scalars(select(Gateway.id)))).values():
         doc = json.loads(tv.body)
         for code, t in doc["targets"].items():
             load[code] = load.get(code, 0) + min(t.get("max_calls") or len(t["via"]), len(t["via"]))

@@ -1,11 +1,13 @@
 """Writing what gateways report: one batch of decoded messages in one transaction.
 
-Per batch, whatever its size, the records take a handful of statements: the stores' marks in one
-select, every new record in one `INSERT .. ON CONFLICT DO NOTHING .. RETURNING` (so a redelivered
-record is a no-op and we learn which rows are new), the hourly aggregates in one upsert of
-increments computed from the new rows only (so they stay exact under duplicates), the marks in one
-upsert that never lowers a mark. States and table acks load their gateways and pending rollout
-targets in one select each. Nothing here publishes: the caller does, after commit (DESIGN §6).
+Per batch, whatever its size, the records take a handful of statements: the stores' marks and the
+records already held above them in two selects, every new record in one executemany of
+`INSERT .. ON CONFLICT DO NOTHING` (a redelivered record is a no-op; the row count must match, or
+another writer got there first and the batch is written again), the hourly aggregates in one
+upsert of increments computed from the new rows only (so they stay exact under duplicates), the
+marks in one upsert that never lowers a mark. States and table acks read their gateways and
+pending rollout targets in one select each. Nothing here publishes: the caller does, after commit
+(DESIGN §6).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Raced(RuntimeError):
 
 _CALL_VALUES = itemgetter("start", *CALL_FIELDS)
 _CALL_KEYS = frozenset(("seq", "t", "start", *CALL_FIELDS))
+_WIDTHS = tuple((COLUMNS.index(f), w) for f, w in WIDTH.items())
 
 
 def _row(gw: str, sid: str, r: dict, received: int, dumps=json.dumps) -> tuple:
@@ -90,9 +93,6 @@ def record_as_sent(rec: Record) -> dict:
     out = {"seq": rec.seq, "t": "call", "start": rec.at, **{f: getattr(rec, f) for f in CALL_FIELDS}}
     out.update(rec.data or {})
     return out
-
-
-_WIDTHS = tuple((COLUMNS.index(f), w) for f, w in WIDTH.items())
 
 
 def _held(s: Session, stores: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, dict[int, tuple]]]:

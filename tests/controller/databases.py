@@ -22,6 +22,8 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine
 
+from controller.db import Database
+
 PG_URL = os.environ.get("CITYGATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 KINDS = ["sqlite", "postgresql"]
 
@@ -65,3 +67,14 @@ def scratch_url(kind: str, directory: Path, label: str = "t") -> Iterator[str]:
                 conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         admin.dispose()
+
+
+@contextmanager
+def scratch_database(kind: str, directory: Path, label: str = "t") -> Iterator[Database]:
+    """A Database on `scratch_url`, its engine disposed before the schema goes."""
+    with scratch_url(kind, directory, label) as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.engine.dispose()

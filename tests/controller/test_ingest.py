@@ -17,21 +17,18 @@ from controller.bridge import Bridge
 from controller.brokers import Mosquitto
 from controller.compiler import compile_gateway
 from controller.db import Database
+from controller.ingest import record_as_sent, write_batch
 from controller.models import Alert, CallHour, Gateway, Record, TableVersion
 from protocols import messages, routing, topics
-from tests.controller.databases import KINDS, scratch_url
+from tests.controller.databases import KINDS, scratch_database
 
 GW = "gw-mariupol-1"
 
 
 @pytest.fixture(params=KINDS)
 def database(request, tmp_path):
-    with scratch_url(request.param, tmp_path, request.node.name) as url:
-        db = Database(url)
-        try:
-            yield db
-        finally:
-            db.engine.dispose()
+    with scratch_database(request.param, tmp_path, request.node.name) as db:
+        yield db
 
 
 @pytest.fixture
@@ -210,3 +207,21 @@ def test_state_and_table_ack_update_the_gateway(running):
     time.sleep(0.3)
     with db.session() as s:
         assert s.get(Gateway, GW).online is False
+
+
+def test_a_stored_record_gives_back_what_the_gateway_sent(tmp_path):
+    """Call records keep only what has no column in `data`; a value too long for its column stays whole there."""
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    db.upgrade()
+    plain = call(1)
+    tried = dict(call(2), tries=[["mariupol-102", "busy"], ["mariupol-reserve", "answered"]])
+    long_reason = dict(call(3), reason="x" * 40)
+    alarm = messages.alarm_record(4, 1469500100, "port_down", "gsm1 lost its network")
+    sent = [plain, tried, long_reason, alarm]
+    with db.session() as s:
+        write_batch(s, [(GW, "events", messages.events("s-1", sent))], {"records": 0, "duplicates": 0})
+    with db.session() as s:
+        stored = s.scalars(select(Record).order_by(Record.seq)).all()
+        assert [record_as_sent(r) for r in stored] == sent
+        assert stored[0].data == {} and stored[2].reason == "x" * 32
+    db.engine.dispose()

@@ -12,17 +12,13 @@ from alembic.migration import MigrationContext
 from controller import migrate
 from controller.db import Database
 from controller.models import Base
-from tests.controller.databases import KINDS, scratch_url
+from tests.controller.databases import KINDS, scratch_database
 
 
 @pytest.fixture(params=KINDS)
 def db(request, tmp_path):
-    with scratch_url(request.param, tmp_path, request.node.name) as url:
-        db = Database(url)
-        try:
-            yield db
-        finally:
-            db.engine.dispose()
+    with scratch_database(request.param, tmp_path, request.node.name) as db:
+        yield db
 
 
 def differences(db: Database) -> list:

@@ -40,44 +40,32 @@ def finish(row: dict) -> dict:
     return row
 
 
-def counted(s, group: str, interval: str, lo: int | None, hi: int | None) -> list[dict]:
-    """Rows {key, start, offered, <outcomes>, talk_s} per group and UTC hour/day."""
-    if all(t is None or t % 3600 == 0 for t in (lo, hi)):
-        return summed(s, group, interval, lo, hi)
-    size = literal(SECONDS[interval], BigInteger, literal_execute=True)
-    bucket = ((Record.at // size) * size).label("bucket")
-    key = GROUPS[group].label("key")
-    cols = [func.count().label("offered")]
-    cols += [func.sum(case((Record.outcome == o, 1), else_=0)).label(o) for o in OUTCOMES]
-    cols.append(func.coalesce(func.sum(Record.talk_s), 0).label("talk_s"))
-    q = select(key, bucket, *cols).where(Record.kind == "call", Record.at.is_not(None))
-    if group == "city":
-        q = q.outerjoin(Gateway, Gateway.id == Record.gateway_id).outerjoin(City, City.id == Gateway.city_id)
-    if lo is not None:
-        q = q.where(Record.at >= lo)
-    if hi is not None:
-        q = q.where(Record.at < hi)
-    rows = s.execute(q.group_by(key, bucket)).mappings()
-    return [{"key": r["key"], "start": int(r["bucket"]), **{c: int(r[c] or 0) for c in COUNTS}} for r in rows]
-
-
 HOURLY = {"gateway": CallHour.gateway_id, "route": func.nullif(CallHour.route, ""),
           "target": func.nullif(CallHour.target, ""), "city": City.name}
 
 
-def summed(s, group: str, interval: str, lo: int | None, hi: int | None) -> list[dict]:
-    """`counted` from the hourly aggregates: whole hours only."""
+def counted(s, group: str, interval: str, lo: int | None, hi: int | None) -> list[dict]:
+    """Rows {key, start, offered, <outcomes>, talk_s} per group and UTC hour/day: summed from the
+    hourly aggregates when the window is whole hours, else counted from the call records."""
+    if all(t is None or t % 3600 == 0 for t in (lo, hi)):
+        at, gateway, key, where = CallHour.hour, CallHour.gateway_id, HOURLY[group], []
+        cols = [func.sum(getattr(CallHour, c)).label(c) for c in COUNTS]
+    else:
+        at, gateway, key = Record.at, Record.gateway_id, GROUPS[group]
+        where = [Record.kind == "call", Record.at.is_not(None)]
+        cols = [func.count().label("offered")]
+        cols += [func.sum(case((Record.outcome == o, 1), else_=0)).label(o) for o in OUTCOMES]
+        cols.append(func.coalesce(func.sum(Record.talk_s), 0).label("talk_s"))
     size = literal(SECONDS[interval], BigInteger, literal_execute=True)
-    bucket = ((CallHour.hour // size) * size).label("bucket")
-    key = HOURLY[group].label("key")
-    cols = [func.sum(getattr(CallHour, c)).label(c) for c in COUNTS]
-    q = select(key, bucket, *cols)
+    bucket = ((at // size) * size).label("bucket")
+    key = key.label("key")
+    q = select(key, bucket, *cols).where(*where)
     if group == "city":
-        q = q.outerjoin(Gateway, Gateway.id == CallHour.gateway_id).outerjoin(City, City.id == Gateway.city_id)
+        q = q.outerjoin(Gateway, Gateway.id == gateway).outerjoin(City, City.id == Gateway.city_id)
     if lo is not None:
-        q = q.where(CallHour.hour >= lo)
+        q = q.where(at >= lo)
     if hi is not None:
-        q = q.where(CallHour.hour < hi)
+        q = q.where(at < hi)
     rows = s.execute(q.group_by(key, bucket)).mappings()
     return [{"key": r["key"], "start": int(r["bucket"]), **{c: int(r[c] or 0) for c in COUNTS}} for r in rows]
 

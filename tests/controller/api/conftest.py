@@ -17,7 +17,7 @@ from controller.db import Database
 from controller.models import ROLES, Gateway
 from controller.reference import seed
 from controller.settings import Settings
-from tests.controller.databases import KINDS, scratch_url
+from tests.controller.databases import KINDS, scratch_database
 
 SETTINGS = Settings(secret_key="test-secret-" + "x" * 32, broker="mqtt://broker.test:1883")
 
@@ -35,12 +35,8 @@ def _seeded(db: Database) -> Database:
 def db(request, tmp_path_factory):
     """An upgraded, seeded database (the reference region, tables compiled) for one test module."""
     label = request.module.__name__.rsplit(".", 1)[-1]
-    with scratch_url(request.param, tmp_path_factory.mktemp("db"), label) as url:
-        db = Database(url)
-        try:
-            yield _seeded(db)
-        finally:
-            db.engine.dispose()
+    with scratch_database(request.param, tmp_path_factory.mktemp("db"), label) as db:
+        yield _seeded(db)
 
 
 @pytest.fixture(scope="module")
