@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from fleet import gateway_ids, key_of  # noqa: E402
+from fleet import client, gateway_ids, key_of  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from controller import reference  # noqa: E402
@@ -84,15 +84,10 @@ class FleetProc:
         self.close()
 
 
-def client(port: int, cid: str, on_message=None) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, clean_session=True)
-    c.max_inflight_messages_set(1000)
-    c.max_queued_messages_set(0)
-    if on_message:
-        c.on_message = on_message
-    c.connect("127.0.0.1", port, keepalive=60)
-    c.loop_start()
-    return c
+def fresh_id(prefix: str) -> str:
+    """A client id never used on this broker: the bridge's session is persistent, and an id reused
+    across rounds would find the previous phases' messages queued for it and count them."""
+    return f"{prefix}-{os.urandom(4).hex()}"
 
 
 def close(*clients: mqtt.Client) -> None:
@@ -147,7 +142,7 @@ def bare_ingest(port: int, gw_count: int, per_gw: int) -> float:
 
 def bridge_ingest(port: int, db: Database, gw_count: int, per_gw: int) -> float:
     """Records/s the bridge stores and commits (stats count only committed records)."""
-    bridge = Bridge(db, f"mqtt://127.0.0.1:{port}", client_id="bench-controller").start()
+    bridge = Bridge(db, f"mqtt://127.0.0.1:{port}", client_id=fresh_id("bench-controller")).start()
     total = gw_count * per_gw
     with FleetProc(port, gw_count, "publish", per_gw) as fleet:
         t0 = time.monotonic()
@@ -208,7 +203,7 @@ def rollout_rounds(port: int, db: Database, n: int, rounds: int) -> dict:
 def rollout(port: int, db: Database) -> tuple[float, float]:
     """Seconds from start_rollout (every gateway, no canary) until every target is applied, and
     from its first table published until then (the part a bare publish-and-echo compares with)."""
-    bridge = Bridge(db, f"mqtt://127.0.0.1:{port}", client_id="bench-rollout").start()
+    bridge = Bridge(db, f"mqtt://127.0.0.1:{port}", client_id=fresh_id("bench-rollout")).start()
     first: list[float] = []
     publish = bridge.publish_sealed
 
@@ -266,7 +261,7 @@ def drain(broker: Mosquitto, n: int, per_gw: int, db: Database | None) -> float:
     """
     total = n * per_gw
     if db is not None:
-        side = Bridge(db, broker.url, client_id="bench-drain").start()
+        side = Bridge(db, broker.url, client_id=fresh_id("bench-drain")).start()
     else:
         side = BareIngest(broker.port, total, ack=True)
     broker.stop()
@@ -300,45 +295,20 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="alternating bare/ours rounds (ingest, rollout)")
     ap.add_argument("--database", default=None, help="a PostgreSQL URL instead of SQLite files (each part "
                                                      "gets a fresh schema)")
-    ap.add_argument("--only", choices=("ingest", "rollout", "backlog"), help="run one part (while tuning)")
+    ap.add_argument("--only", choices=tuple(PARTS), help="run one part (while tuning)")
     args = ap.parse_args()
     tune_interpreter()  # as `citygate serve` runs: bare and ours alike
-    if args.only:
-        return only(args)
     tmp = Path(tempfile.mkdtemp(prefix="citygate-bench-"))
+    figures: dict[str, str] = {}
     with Mosquitto(persistence=True, conf_extra="max_queued_messages 0\nmax_inflight_messages 0\n") as broker:
-        ours, bare = ingest_rounds(broker, args, tmp)
-        print(f"ingest: bridge {ours:,.0f} records/s stored and committed, bare subscriber {bare:,.0f}/s "
-              f"(median of {args.rounds} alternating rounds each; ratio {ours / bare:.2f}, target >= 0.5)",
-              flush=True)
-
-        with fresh_db(args.database, tmp, "fleet") as db:
-            t_compile = seed_region(db, args.gateways)
-            r = rollout_rounds(broker.port, db, args.gateways, args.rounds)
-            t_bare, t_roll, t_wire = r["bare"], r["total"], r["wire"]
-        print(f"rollout to {args.gateways} gateways: {t_wire:.2f} s from the first table published until all "
-              f"applied, bare publish-and-echo {t_bare:.2f} s (ratio {t_wire / t_bare:.2f}, target <= 2); "
-              f"{t_roll:.2f} s from start_rollout, which first checks every table against the configuration "
-              f"(ratio {t_roll / t_bare:.2f}); medians of {args.rounds} rounds; compiling the tables took "
-              f"{t_compile:.2f} s the first time, {r['recompile']:.2f} s after a region-wide change", flush=True)
-
-        bare_b = drain(broker, args.gateways, args.backlog, None)
-        with fresh_db(args.database, tmp, "backlog") as db:
-            ours_b = drain(broker, args.gateways, args.backlog, db)
-        total = args.gateways * args.backlog
-        print(f"backlog: {total:,} records ({args.backlog} on each of {args.gateways}, sent 50 a batch, the next "
-              f"once acked) drained at {ours_b:,.0f}/s ({total / ours_b:.0f} s), bare acker {bare_b:,.0f}/s "
-              f"(ratio {ours_b / bare_b:.2f})", flush=True)
-    print(f"ingest_per_s={ours:.0f} bare_ingest_per_s={bare:.0f} ingest_ratio={ours / bare:.2f} "
-          f"gateways={args.gateways} compile_s={t_compile:.2f} rollout_s={t_roll:.2f} "
-          f"publish_to_applied_s={t_wire:.2f} "
-          f"bare_echo_s={t_bare:.2f} rollout_ratio={t_wire / t_bare:.2f} rollout_total_ratio={t_roll / t_bare:.2f} "
-          f"backlog_records={total} backlog_per_s={ours_b:.0f} bare_backlog_per_s={bare_b:.0f} "
-          f"backlog_ratio={ours_b / bare_b:.2f}")
+        for name, part in PARTS.items():
+            if args.only in (None, name):
+                figures.update(part(broker, args, tmp))
+    print(" ".join(f"{k}={v}" for k, v in figures.items()))
     return 0
 
 
-def ingest_rounds(broker: Mosquitto, args, tmp: Path) -> tuple[float, float]:
+def ingest_part(broker: Mosquitto, args, tmp: Path) -> dict[str, str]:
     """Median records/s of the bridge and of the bare subscriber, measured in alternating rounds."""
     gws = max(1, args.records // 500)
     ours, bare = [], []
@@ -347,29 +317,42 @@ def ingest_rounds(broker: Mosquitto, args, tmp: Path) -> tuple[float, float]:
         with fresh_db(args.database, tmp, f"ingest{i}") as db:
             ours.append(bridge_ingest(broker.port, db, gws, 500))
         print(f"  ingest round {i + 1}: bare {bare[-1]:,.0f}/s, bridge {ours[-1]:,.0f}/s", flush=True)
-    return statistics.median(ours), statistics.median(bare)
+    ours_m, bare_m = statistics.median(ours), statistics.median(bare)
+    print(f"ingest: bridge {ours_m:,.0f} records/s stored and committed, bare subscriber {bare_m:,.0f}/s "
+          f"(median of {args.rounds} alternating rounds each; ratio {ours_m / bare_m:.2f}, target >= 0.5)",
+          flush=True)
+    return {"ingest_per_s": f"{ours_m:.0f}", "bare_ingest_per_s": f"{bare_m:.0f}",
+            "ingest_ratio": f"{ours_m / bare_m:.2f}"}
 
 
-def only(args) -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="citygate-bench-"))
-    with Mosquitto(persistence=True, conf_extra="max_queued_messages 0\nmax_inflight_messages 0\n") as broker:
-        if args.only == "ingest":
-            ours, bare = ingest_rounds(broker, args, tmp)
-            print(f"ingest_per_s={ours:.0f} bare_ingest_per_s={bare:.0f} ingest_ratio={ours / bare:.2f}")
-        elif args.only == "rollout":
-            with fresh_db(args.database, tmp, "fleet") as db:
-                t_compile = seed_region(db, args.gateways)
-                r = rollout_rounds(broker.port, db, args.gateways, args.rounds)
-                t_bare, t_roll, t_wire = r["bare"], r["total"], r["wire"]
-            print(f"compile_s={t_compile:.2f} rollout_s={t_roll:.2f} publish_to_applied_s={t_wire:.2f} "
-                  f"bare_echo_s={t_bare:.2f} rollout_ratio={t_wire / t_bare:.2f} "
-                  f"rollout_total_ratio={t_roll / t_bare:.2f}")
-        else:
-            bare_b = drain(broker, args.gateways, args.backlog, None)
-            with fresh_db(args.database, tmp, "backlog") as db:
-                ours_b = drain(broker, args.gateways, args.backlog, db)
-            print(f"backlog_per_s={ours_b:.0f} bare_backlog_per_s={bare_b:.0f} backlog_ratio={ours_b / bare_b:.2f}")
-    return 0
+def rollout_part(broker: Mosquitto, args, tmp: Path) -> dict[str, str]:
+    with fresh_db(args.database, tmp, "fleet") as db:
+        t_compile = seed_region(db, args.gateways)
+        r = rollout_rounds(broker.port, db, args.gateways, args.rounds)
+    t_bare, t_roll, t_wire = r["bare"], r["total"], r["wire"]
+    print(f"rollout to {args.gateways} gateways: {t_wire:.2f} s from the first table published until all "
+          f"applied, bare publish-and-echo {t_bare:.2f} s (ratio {t_wire / t_bare:.2f}, target <= 2); "
+          f"{t_roll:.2f} s from start_rollout, which first checks every table against the configuration "
+          f"(ratio {t_roll / t_bare:.2f}); medians of {args.rounds} rounds; compiling the tables took "
+          f"{t_compile:.2f} s the first time, {r['recompile']:.2f} s after a region-wide change", flush=True)
+    return {"gateways": str(args.gateways), "compile_s": f"{t_compile:.2f}", "rollout_s": f"{t_roll:.2f}",
+            "publish_to_applied_s": f"{t_wire:.2f}", "bare_echo_s": f"{t_bare:.2f}",
+            "rollout_ratio": f"{t_wire / t_bare:.2f}", "rollout_total_ratio": f"{t_roll / t_bare:.2f}"}
+
+
+def backlog_part(broker: Mosquitto, args, tmp: Path) -> dict[str, str]:
+    bare_b = drain(broker, args.gateways, args.backlog, None)
+    with fresh_db(args.database, tmp, "backlog") as db:
+        ours_b = drain(broker, args.gateways, args.backlog, db)
+    total = args.gateways * args.backlog
+    print(f"backlog: {total:,} records ({args.backlog} on each of {args.gateways}, sent 50 a batch, the next "
+          f"once acked) drained at {ours_b:,.0f}/s ({total / ours_b:.0f} s), bare acker {bare_b:,.0f}/s "
+          f"(ratio {ours_b / bare_b:.2f})", flush=True)
+    return {"backlog_records": str(total), "backlog_per_s": f"{ours_b:.0f}", "bare_backlog_per_s": f"{bare_b:.0f}",
+            "backlog_ratio": f"{ours_b / bare_b:.2f}"}
+
+
+PARTS = {"ingest": ingest_part, "rollout": rollout_part, "backlog": backlog_part}
 
 
 @contextmanager
