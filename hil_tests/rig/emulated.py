@@ -156,14 +156,17 @@ class EmulatedRig:
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip("\n")
+            if line.startswith("POWER-CUT"):
+                # the board is dead before anyone reads the line: a test that waits for it and
+                # powers on again must find the old process gone, not still being killed
+                self.power_cuts += 1
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                self._modems_lose_power()
             self._log(line)
             if line.startswith("HW bridge "):
                 a, b = line.split()[2:4]
                 self.network.bridge(a, b)  # the audio switch, as the network sees it
-            if line.startswith("POWER-CUT"):
-                self.power_cuts += 1
-                os.killpg(proc.pid, signal.SIGKILL)
-                self._modems_lose_power()
         code = proc.wait()
         if code == REBOOT_EXIT and self._auto_reboot and self.proc is proc:
             self._log("=== rig: firmware asked for a reset ===")
