@@ -74,16 +74,22 @@ def _row(gw: str, sid: str, r: dict, received: int, dumps=json.dumps) -> tuple:
     if r["t"] != "call":
         return (gw, sid, r["seq"], r["t"], r.get("at"), None, None, None, None, None, None, None, None, None,
                 dumps(r), received)
-    extra = "{}" if len(r) == len(_CALL_KEYS) else dumps({k: v for k, v in r.items() if k not in _CALL_KEYS})
-    row = (gw, sid, r["seq"], "call", *_CALL_VALUES(r), extra, received)
+    # decode checked every field; only the free-text caller and reason can be wider than their columns
+    caller, reason = r["caller"], r["reason"]
+    if len(r) == len(_CALL_KEYS) and len(reason) <= _REASON_WIDTH and (caller is None or len(caller) <= _CALLER_WIDTH):
+        return (gw, sid, r["seq"], "call", *_CALL_VALUES(r), "{}", received)
+    extra = {k: v for k, v in r.items() if k not in _CALL_KEYS}
+    row = [gw, sid, r["seq"], "call", *_CALL_VALUES(r), None, received]
     for i, width in _WIDTHS:
         v = row[i]
         if type(v) is str and len(v) > width:  # the column gets a prefix, `data` the whole value
-            row = row[:i] + (v[:width],) + row[i + 1:]
-            extra = json.loads(row[-2])
+            row[i] = v[:width]
             extra[COLUMNS[i]] = v
-            row = row[:-2] + (dumps(extra), received)
-    return row
+    row[-2] = dumps(extra)
+    return tuple(row)
+
+
+_REASON_WIDTH, _CALLER_WIDTH = WIDTH["reason"], WIDTH["caller"]
 
 
 def record_as_sent(rec: Record) -> dict:
@@ -185,9 +191,8 @@ def _add_hours(s: Session, calls: list[tuple[str, dict]]) -> None:
     """Fold new call records into the hourly aggregates (per gateway, UTC hour, route, target)."""
     cells: dict[tuple, list[int]] = {}
     talk, ring = len(HOUR_COUNTS) - 2, len(HOUR_COUNTS) - 1
-    for gw, r in calls:
-        key = (gw, r["start"] // HOUR * HOUR, (r["route"] or "")[:WIDTH["route"]],
-               (r["target"] or "")[:WIDTH["target"]])
+    for gw, r in calls:  # decode checked route and target: ids that fit their columns, or null
+        key = (gw, r["start"] // HOUR * HOUR, r["route"] or "", r["target"] or "")
         c = cells.get(key)
         if c is None:
             c = cells[key] = [0] * len(HOUR_COUNTS)

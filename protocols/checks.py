@@ -6,6 +6,7 @@ and compare types exactly; both interpreters then agree on every input.
 """
 
 import json
+import sys
 
 from protocols.errors import ContractError
 
@@ -25,10 +26,8 @@ def item(path, index):
 
 
 def _only(s, allowed):
-    for ch in s:
-        if ch not in allowed:
-            return False
-    return True
+    """Every character of `s` is in `allowed`: strip stops at the first one that is not."""
+    return not s.strip(allowed)
 
 
 def is_int(v):
@@ -68,21 +67,24 @@ def is_caller_prefix(s):
 
 def is_port_name(s):
     """`[a-z][a-z0-9]{0,15}`."""
-    return type(s) is str and 1 <= len(s) <= 16 and s[0] in _LOWER and _only(s, _LOWER + _DIGITS)
+    return type(s) is str and 1 <= len(s) <= 16 and s[0] in _LOWER and _only(s, _PORT_CHARS)
 
 
-_IDENT_REST = _LOWER + _UPPER + _DIGITS + "_.-"
+_PORT_CHARS = _LOWER + _DIGITS
+_IDENT_FIRST = _LOWER + _UPPER + _DIGITS
+_IDENT_REST = _IDENT_FIRST + "_.-"
+_GATEWAY_CHARS = _LOWER + _DIGITS + "-"
 
 
 def is_ident(s):
     """Route and target ids: `[A-Za-z0-9][A-Za-z0-9_.-]{0,47}`."""
-    return (type(s) is str and 1 <= len(s) <= 48 and s[0] in _LOWER + _UPPER + _DIGITS
+    return (type(s) is str and 1 <= len(s) <= 48 and s[0] in _IDENT_FIRST
             and _only(s, _IDENT_REST))
 
 
 def is_gateway_id(s):
     """`[a-z0-9-]{3,32}`; also the MQTT client id and username."""
-    return type(s) is str and 3 <= len(s) <= 32 and _only(s, _LOWER + _DIGITS + "-")
+    return type(s) is str and 3 <= len(s) <= 32 and _only(s, _GATEWAY_CHARS)
 
 
 def is_hex(s, length):
@@ -90,7 +92,7 @@ def is_hex(s, length):
 
 
 def no_floats(v, path):
-    """Refuse a float anywhere inside `v`; the contract has none."""
+    """Refuse a float anywhere inside `v`; the contract has none (the error names where)."""
     t = type(v)
     if t is float:
         raise ContractError(path, "floats are not allowed, use an integer")
@@ -118,13 +120,45 @@ def parse_json(data, path, max_bytes=None):
         if size > max_bytes:
             raise ContractError(path, "is " + str(size) + " bytes, more than the " + str(max_bytes) + " allowed")
     try:
+        if _CPYTHON:  # the parser refuses floats as it meets them: no second walk over the value
+            return json.loads(data, parse_float=_refuse_float, parse_constant=_refuse_float)
         value = json.loads(data)
     except MemoryError:
         raise ContractError(path, "does not fit in this gateway's memory")
+    except _Float:  # parse again to say where the float is
+        no_floats(json.loads(data), path)
+        raise ContractError(path, "floats are not allowed, use an integer")
     except ValueError:
         raise ContractError(path, "is not valid JSON (or not UTF-8)")
-    no_floats(value, path)
+    if _has_float(value):
+        no_floats(value, path)
     return value
+
+
+_CPYTHON = sys.implementation.name != "micropython"
+
+
+class _Float(Exception):
+    pass
+
+
+def _refuse_float(text):
+    raise _Float()
+
+
+def _has_float(v):
+    """A float anywhere inside `v` (cheap: builds no paths)."""
+    t = type(v)
+    if t is dict:
+        for k in v:
+            x = v[k]
+            if type(x) is float or (type(x) is dict or type(x) is list) and _has_float(x):
+                return True
+    elif t is list:
+        for x in v:
+            if type(x) is float or (type(x) is dict or type(x) is list) and _has_float(x):
+                return True
+    return t is float
 
 
 def need(obj, key, path, kind):

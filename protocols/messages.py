@@ -80,19 +80,28 @@ _OPT, _REQ, _NULL, _REQ_NULL = 0, 1, 2, 3
 
 
 def _fields(obj, base, spec):
-    """Check `obj` (at path `base`) against ((key, check, _REQ | _NULL), ...)."""
+    """Check `obj` (at path `base`; an int is the index of a record) against ((key, check, flags), ...)."""
     for key, want, flags in spec:
-        if key in obj:
-            v = obj[key]
-            if v is None and flags & _NULL:
-                continue
-            r = type(v) is want if type(want) is type else want(v)
-            if r is not True:
-                if type(r) is tuple:
-                    raise MessageError(checks.at(checks.at(base, key), r[0]), r[1])
-                raise MessageError(checks.at(base, key), _WHY[want] + (" or null" if flags & _NULL else ""))
-        elif flags & _REQ:
-            raise MessageError(checks.at(base, key), "is required")
+        v = obj.get(key, _ABSENT)
+        if v is _ABSENT:
+            if flags & _REQ:
+                raise MessageError(checks.at(_path(base), key), "is required")
+            continue
+        if (type(v) is want) if type(want) is type else (want(v) is True):
+            continue
+        if v is None and flags & _NULL:
+            continue
+        r = want(v) if type(want) is not type else False  # only now: the reason and where
+        if type(r) is tuple:
+            raise MessageError(checks.at(checks.at(_path(base), key), r[0]), r[1])
+        raise MessageError(checks.at(_path(base), key), _WHY[want] + (" or null" if flags & _NULL else ""))
+
+
+_ABSENT = object()
+
+
+def _path(base):
+    return checks.item("records", base) if type(base) is int else base
 
 
 _STATE = (("online", bool, _REQ), ("fw", str, _OPT), ("store_id", _is_id64, _OPT), ("boot", _is_nat, _OPT),
@@ -135,22 +144,21 @@ def _events(obj):
     prev = 0
     for i in range(n):
         rec = records[i]
-        base = checks.item("records", i)
         if type(rec) is not dict:
-            raise MessageError(base, "must be an object")
-        _fields(rec, base, _HEAD)
+            raise MessageError(_path(i), "must be an object")
+        _fields(rec, i, _HEAD)  # the record's path is built only when it is wrong
         seq = rec["seq"]
         if seq <= prev:
-            raise MessageError(checks.at(base, "seq"), "must be greater than the previous seq, " + str(prev))
+            raise MessageError(checks.at(_path(i), "seq"), "must be greater than the previous seq, " + str(prev))
         prev = seq
         spec = _RECORDS.get(rec["t"])  # other kinds: only seq and t are checked
         if spec is not None:
-            _fields(rec, base, spec)
+            _fields(rec, i, spec)
             if spec is _DROPPED:
                 if rec["last_seq"] < rec["first_seq"]:
-                    raise MessageError(checks.at(base, "last_seq"), "must be at least first_seq")
+                    raise MessageError(checks.at(_path(i), "last_seq"), "must be at least first_seq")
                 if rec["count"] > rec["last_seq"] - rec["first_seq"] + 1:
-                    raise MessageError(checks.at(base, "count"), "must be at most last_seq - first_seq + 1")
+                    raise MessageError(checks.at(_path(i), "count"), "must be at most last_seq - first_seq + 1")
 
 
 def _cmd_result(obj):
