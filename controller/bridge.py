@@ -1,8 +1,10 @@
 """The controller's MQTT side: publish signed tables, ingest what gateways report.
 
-paho's network thread only decodes topics and queues messages; one writer thread does all
-database work in batches, and publishes `events/ack` only after the records are committed
-(DESIGN §6). Records are stored once by (gateway, store_id, seq), whatever the broker redelivers.
+paho's network thread only parses topics and queues messages; a decoder thread checks them in
+batches and hands each batch to the ingest worker, a child process that does all database work
+(controller.ingest_worker: beside this process, not under its GIL); a collector thread publishes
+`events/ack` once the worker says the records are committed (DESIGN §6). Records are stored once
+by (gateway, store_id, seq), whatever the broker redelivers.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
-
 from controller.db import Database
-from controller.ingest import Written, write_batch
-from controller.models import Alert, Gateway, TableVersion
+from controller.ingest import Written
+from controller.ingest_worker import IngestWorker
+from controller.models import Gateway, TableVersion
 from protocols import messages, routing, topics
 
 log = logging.getLogger("citygate.bridge")
@@ -54,10 +55,14 @@ class Bridge:
         self.results: dict[str, dict] = {}
         self.published: list[mqtt.MQTTMessageInfo] = []
         self.changed = threading.Condition()
-        self.stats = {"records": 0, "duplicates": 0, "invalid": 0, "batches": 0}
+        self.stats = {"records": 0, "duplicates": 0, "invalid": 0, "batches": 0}  # committed
         self._ids = itertools.count(1)
-        self._stop = threading.Event()
-        self._writer = threading.Thread(target=self._write_loop, name="citygate-ingest", daemon=True)
+        self._stop = threading.Event()  # no more batches
+        self._halt = threading.Event()  # no more answers either
+        self._pending = 0  # messages received and not yet committed
+        self.worker: IngestWorker | None = None  # the process that writes (controller.ingest_worker)
+        self._decoder = threading.Thread(target=self._decode_loop, name="citygate-decode", daemon=True)
+        self._collector = threading.Thread(target=self._collect_loop, name="citygate-collect", daemon=True)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         if user:
             self.client.username_pw_set(user, password)
@@ -77,7 +82,11 @@ class Bridge:
     # ------------------------------------------------------------ lifecycle
 
     def start(self, wait_s: float = 15) -> Bridge:
-        self._writer.start()
+        self.worker = IngestWorker(self.db.url)
+        if not self.worker.wait_ready(wait_s):
+            log.warning("the ingest worker has not opened the database yet; messages wait for it")
+        self._decoder.start()
+        self._collector.start()
         self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
         if not self.connected.wait(wait_s):
@@ -85,10 +94,15 @@ class Bridge:
         return self
 
     def stop(self) -> None:
+        """Stop taking messages, let the worker commit what it holds and publish its acks, then go."""
         self._stop.set()
+        self._decoder.join(10)
+        if self.worker is not None:
+            self.worker.stop()
+            self._collector.join(10)
+        self._halt.set()
         self.client.loop_stop()
         self.client.disconnect()
-        self._writer.join(10)
 
     def _on_connect(self, client, userdata, flags, reason, properties):
         if reason.is_failure:
@@ -112,75 +126,44 @@ class Bridge:
             gw, kind = topics.parse(msg.topic)
         except Exception:
             return
+        with self.changed:
+            self._pending += 1
         self.inbox.put((gw, kind, msg.payload))
 
-    # ------------------------------------------------------------ writer
+    # ------------------------------------------------------------ decoder and collector
 
-    def _write_loop(self) -> None:
+    def _decode_loop(self) -> None:
+        """Gather a batch (what is queued, and what comes in linger_s), decode it, hand it to the worker."""
         while not self._stop.is_set():
             try:
                 first = self.inbox.get(timeout=0.2)
             except queue.Empty:
                 continue
-            items = [first]
+            raw = [first]
             linger = time.monotonic() + self.linger_s
-            while len(items) < self.batch:  # gather a batch: what is queued, and what comes in linger_s
+            while len(raw) < self.batch:
                 try:
-                    items.append(self.inbox.get(timeout=max(0.0, linger - time.monotonic())))
+                    raw.append(self.inbox.get(timeout=max(0.0, linger - time.monotonic())))
                 except queue.Empty:
                     break
-            delay = 0.5
-            while not self._stop.is_set():
+            items, bad = [], []
+            for gw, kind, payload in raw:
                 try:
-                    self._handle(items)
-                    break
-                except OperationalError:  # the database is away: keep the batch, try again
-                    log.exception("database unavailable; retrying the batch in %.1f s", delay)
-                    self._stop.wait(delay)
-                    delay = min(delay * 2, 10)
+                    items.append((gw, kind, messages.decode(kind, payload)))
+                except messages.MessageError as e:
+                    bad.append((gw, "bad_message", f"{kind}: {e.path}: {e.reason}"))
+            if not self.worker.submit(items, bad, self._stop):
+                return
 
-    def _handle(self, items: list[tuple[str, str, bytes]]) -> None:
-        decoded, bad = [], []
-        for gw, kind, payload in items:
-            try:
-                decoded.append((gw, kind, messages.decode(kind, payload)))
-            except messages.MessageError as e:
-                bad.append(Alert(gateway_id=gw, code="bad_message", detail=f"{kind}: {e.path}: {e.reason}"))
-        try:
-            written = self._commit(decoded, bad)
-        except OperationalError:
-            raise
-        except Exception:  # one message the database refuses must not hold up the others
-            log.exception("ingest batch failed; writing its %d messages one by one", len(decoded))
-            written = Written()
-            for item in decoded:
-                try:
-                    w = self._commit([item], [])
-                except OperationalError:
-                    raise
-                except Exception as e:
-                    log.exception("could not store a %s message of %s", item[1], item[0])
-                    self._commit([], [Alert(gateway_id=item[0], code="ingest_failed",
-                                            detail=f"{item[1]}: {type(e).__name__}: {str(e)[:300]}")])
-                    continue
-                written.acks.update(w.acks)
-                written.republish += w.republish
-                written.results += w.results
-            if bad:
-                self._commit([], bad)
-        self._publish_written(written)
+    def _collect_loop(self) -> None:
+        """Publish what each committed batch asks for (the worker answers in order)."""
+        for written, stats in self.worker.answers(self._halt):
+            for k, v in stats.items():
+                if k != "messages":
+                    self.stats[k] += v
+            self._publish_written(written, stats["messages"])
 
-    def _commit(self, decoded: list[tuple[str, str, dict]], alerts: list[Alert]) -> Written:
-        stats = dict.fromkeys(self.stats, 0)
-        with self.db.session() as s:
-            s.add_all(alerts)
-            written = write_batch(s, decoded, stats)
-        stats["invalid"], stats["batches"] = len(alerts), 1
-        for k, v in stats.items():
-            self.stats[k] += v
-        return written
-
-    def _publish_written(self, written: Written) -> None:
+    def _publish_written(self, written: Written, committed: int) -> None:
         for (gw, sid), seq in written.acks.items():  # committed: now the gateway may free its outbox
             self.client.publish(topics.events_ack(gw), messages.encode("events_ack", messages.events_ack(sid, seq)),
                                 qos=1, retain=True)
@@ -189,6 +172,7 @@ class Bridge:
         with self.changed:
             for r in written.results:
                 self.results[r["id"]] = r
+            self._pending -= committed
             self.changed.notify_all()
 
     # ------------------------------------------------------------ controller actions
@@ -237,12 +221,16 @@ class Bridge:
                 self.changed.wait(left)
             return self.results.pop(cid)
 
-    def wait_idle(self, timeout: float = 30) -> None:
-        """Wait until every queued message has been written (tests, demo shutdown)."""
+    def wait_idle(self, timeout: float = 30) -> bool:
+        """Wait until every message received so far is committed (tests, demo shutdown)."""
         deadline = time.monotonic() + timeout
-        while self.inbox.qsize() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        with self.changed:
+            while self._pending > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.changed.wait(left)
+        return True
 
     def dump(self) -> str:
         return json.dumps(self.stats)

@@ -146,27 +146,39 @@ def store_events(s: Session, events: list[tuple[str, dict]], stats: dict) -> dic
     for gw, m in events:
         key = (gw, m["store_id"])
         mark, there = held[key][0], stored[key]
-        for r in m["records"]:
-            seq = r["seq"]
-            if seq <= mark or seq in there:  # stored already, or twice in this batch
-                dups += 1
+        recs = m["records"]
+        seqs = [r["seq"] for r in recs]
+        if seqs[0] > mark and there.isdisjoint(seqs):  # all new: decode checked that seqs increase
+            there.update(seqs)
+        else:
+            new = []
+            for r, seq in zip(recs, seqs):
+                if seq <= mark or seq in there:  # stored already, or twice in this batch
+                    dups += 1
+                else:
+                    there.add(seq)
+                    new.append(r)
+            if not new:
                 continue
-            there.add(seq)
+            recs = new
+        sid = key[1]
+        rows += [_row(gw, sid, r, received) for r in recs]
+        fresh.append((gw, recs))
+        for r in recs:
             if r["t"] == "dropped":
                 covered[key].update(_covered("dropped", r))
-            rows.append(_row(gw, key[1], r, received))
-            fresh.append((gw, r))
     if rows:
         cur = s.connection().exec_driver_sql(_sql(s, "records"), rows)
         if cur.rowcount != len(rows):
             raise Raced(f"{len(rows) - cur.rowcount} of {len(rows)} records were stored by another writer")
     stats["duplicates"] += dups
     stats["records"] += len(rows)
-    _add_hours(s, [(gw, r) for gw, r in fresh if r["t"] == "call"])
-    for gw, r in fresh:
-        if r["t"] == "alarm":
-            s.add(Alert(gateway_id=gw, code=str(r.get("code", "alarm"))[:48], detail=str(r.get("detail", "")),
-                        created_at=r.get("at") or received))
+    _add_hours(s, fresh)
+    for gw, recs in fresh:
+        for r in recs:
+            if r["t"] == "alarm":
+                s.add(Alert(gateway_id=gw, code=str(r.get("code", "alarm"))[:48], detail=str(r.get("detail", "")),
+                            created_at=r.get("at") or received))
     out, changed = {}, []
     for key, (mark, before) in held.items():
         there = stored[key] | covered[key]
@@ -187,19 +199,23 @@ HOUR_COUNTS = ("offered", *OUTCOMES, "talk_s", "ring_s")
 _OUTCOME_AT = {o: i + 1 for i, o in enumerate(OUTCOMES)}
 
 
-def _add_hours(s: Session, calls: list[tuple[str, dict]]) -> None:
+def _add_hours(s: Session, fresh: list[tuple[str, list[dict]]]) -> None:
     """Fold new call records into the hourly aggregates (per gateway, UTC hour, route, target)."""
     cells: dict[tuple, list[int]] = {}
     talk, ring = len(HOUR_COUNTS) - 2, len(HOUR_COUNTS) - 1
-    for gw, r in calls:  # decode checked route and target: ids that fit their columns, or null
-        key = (gw, r["start"] // HOUR * HOUR, r["route"] or "", r["target"] or "")
-        c = cells.get(key)
-        if c is None:
-            c = cells[key] = [0] * len(HOUR_COUNTS)
-        c[0] += 1
-        c[_OUTCOME_AT[r["outcome"]]] += 1
-        c[talk] += r["talk_s"]
-        c[ring] += r["ring_s"]
+    for gw, recs in fresh:
+        for r in recs:
+            if r["t"] != "call":
+                continue
+            # decode checked route and target: ids that fit their columns, or null
+            key = (gw, r["start"] // HOUR * HOUR, r["route"] or "", r["target"] or "")
+            c = cells.get(key)
+            if c is None:
+                c = cells[key] = [0] * len(HOUR_COUNTS)
+            c[0] += 1
+            c[_OUTCOME_AT[r["outcome"]]] += 1
+            c[talk] += r["talk_s"]
+            c[ring] += r["ring_s"]
     if cells:
         s.connection().exec_driver_sql(_sql(s, "hours"), [(*k, *c) for k, c in cells.items()])
 

@@ -4,6 +4,8 @@ exactly once whatever the broker redelivers, events/ack only after commit, state
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 import uuid
@@ -225,3 +227,21 @@ def test_a_stored_record_gives_back_what_the_gateway_sent(tmp_path):
         assert [record_as_sent(r) for r in stored] == sent
         assert stored[0].data == {} and stored[2].reason == "x" * 32
     db.engine.dispose()
+
+
+def test_a_killed_ingest_worker_is_replaced_and_nothing_is_lost(running):
+    """The writer is a child process: killed mid-stream, another takes over the batches it held."""
+    db, bridge, gw = running
+    sid = "k1k2k3k4"
+    first_worker = bridge.worker.pid
+    for first in range(1, 201, 20):
+        gw.send("events", messages.events(sid, [call(s) for s in range(first, first + 20)]))
+        if first == 101:
+            os.kill(first_worker, signal.SIGKILL)
+    assert gw.wait_ack(200, timeout=60) == {"store_id": sid, "seq": 200}
+    assert bridge.worker.restarts >= 1 and bridge.worker.pid != first_worker
+    with db.session() as s:
+        seqs = s.scalars(select(Record.seq).where(Record.store_id == sid).order_by(Record.seq)).all()
+        offered = s.scalar(select(func.sum(CallHour.offered)))
+    assert seqs == list(range(1, 201))
+    assert offered == 200, "a batch written again must not count its calls twice"
