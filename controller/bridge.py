@@ -45,7 +45,7 @@ class Bridge:
     system's CA store)."""
 
     def __init__(self, db: Database, broker_url: str, user: str | None = None, password: str | None = None,
-                 client_id: str = "citygate-controller", batch: int = 500, linger_s: float = 0.01,
+                 client_id: str = "citygate-controller", batch: int = 200, linger_s: float = 0.01,
                  ca_file: str | None = None):
         self.db = db
         self.host, self.port, tls, url_user, url_password = broker_endpoint(broker_url)
@@ -59,7 +59,7 @@ class Bridge:
         self._ids = itertools.count(1)
         self._stop = threading.Event()  # no more batches
         self._halt = threading.Event()  # no more answers either
-        self._pending = 0  # messages received and not yet committed
+        self._received = self._committed = 0  # messages (each counter has one writing thread)
         self.worker: IngestWorker | None = None  # the process that writes (controller.ingest_worker)
         self._decoder = threading.Thread(target=self._decode_loop, name="citygate-decode", daemon=True)
         self._collector = threading.Thread(target=self._collect_loop, name="citygate-collect", daemon=True)
@@ -126,8 +126,7 @@ class Bridge:
             gw, kind = topics.parse(msg.topic)
         except Exception:
             return
-        with self.changed:
-            self._pending += 1
+        self._received += 1  # this thread only: no lock (a lock here could make the network wait)
         self.inbox.put((gw, kind, msg.payload))
 
     # ------------------------------------------------------------ decoder and collector
@@ -172,7 +171,7 @@ class Bridge:
         with self.changed:
             for r in written.results:
                 self.results[r["id"]] = r
-            self._pending -= committed
+            self._committed += committed
             self.changed.notify_all()
 
     # ------------------------------------------------------------ controller actions
@@ -225,7 +224,7 @@ class Bridge:
         """Wait until every message received so far is committed (tests, demo shutdown)."""
         deadline = time.monotonic() + timeout
         with self.changed:
-            while self._pending > 0:
+            while self._committed < self._received:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
