@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ROLES = ("admin", "operator", "viewer", "technician")
@@ -182,10 +182,16 @@ class RolloutTarget(Base):
 # ---------------------------------------------------------------- what gateways reported
 
 
+OPEN_CALLBACKS = text("outcome = 'callback' AND callback_done_at IS NULL")
+
+
 class Record(Base):
     """One record of a gateway's outbox, stored once by (gateway, store_id, seq)."""
     __tablename__ = "records"
-    __table_args__ = (UniqueConstraint("gateway_id", "store_id", "seq"),)
+    __table_args__ = (UniqueConstraint("gateway_id", "store_id", "seq"),
+                      # the callbacks list; no index on outcome for all (migration 0003)
+                      Index("ix_records_open_callbacks", "at", sqlite_where=OPEN_CALLBACKS,
+                            postgresql_where=OPEN_CALLBACKS))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     gateway_id: Mapped[str] = mapped_column(String(32))  # indexed by the unique key, which it leads
     store_id: Mapped[str] = mapped_column(String(64))
@@ -195,7 +201,7 @@ class Record(Base):
     port: Mapped[str | None] = mapped_column(String(16), nullable=True)
     caller: Mapped[str | None] = mapped_column(String(32), nullable=True)
     route: Mapped[str | None] = mapped_column(String(48), nullable=True)
-    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     target: Mapped[str | None] = mapped_column(String(48), nullable=True)
     attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
     ring_s: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -1,5 +1,6 @@
 """The Alembic migrations on SQLite and PostgreSQL: upgraded, the schema is exactly the models (nothing
-for autogenerate to write); they go down to nothing and up again; 0002 fills call_hours from records."""
+for autogenerate to write); they go down to nothing and up again; 0002 fills call_hours from records;
+0003 swaps the outcome index for one of the open callbacks."""
 
 from __future__ import annotations
 
@@ -40,23 +41,30 @@ def downgrade(db: Database, to: str) -> None:
         command.downgrade(cfg, to)
 
 
+HEAD = "0003"
+
+
+def indexes(db: Database, table: str) -> set[str]:
+    return {ix["name"] for ix in sa.inspect(db.engine).get_indexes(table)}
+
+
 def tables(db: Database) -> set[str]:
     return set(sa.inspect(db.engine).get_table_names())
 
 
 def test_upgraded_schema_is_the_models_and_goes_down_and_up_again(db):
     db.upgrade()
-    assert revision(db) == "0002"
+    assert revision(db) == HEAD
     assert differences(db) == []
     db.upgrade()  # every controller start runs it: a no-op at head
-    assert revision(db) == "0002" and differences(db) == []
+    assert revision(db) == HEAD and differences(db) == []
 
     downgrade(db, "base")
     assert revision(db) is None
     assert tables(db) == {"alembic_version"}
 
     db.upgrade()
-    assert revision(db) == "0002"
+    assert revision(db) == HEAD
     assert tables(db) == set(Base.metadata.tables) | {"alembic_version"}
     assert differences(db) == []
 
@@ -102,3 +110,14 @@ def test_0002_fills_call_hours_from_the_records_already_stored(db):
         ("gw-a", HOUR, "r102", "mariupol-102", 2, 1, 1, 0, 0, 20, 6),
         ("gw-a", HOUR + 3600, "r102", "", 1, 0, 0, 1, 0, 0, 0),
     ]
+
+
+def test_0003_indexes_only_the_open_callbacks_and_goes_back(db):
+    db.upgrade()
+    assert "ix_records_open_callbacks" in indexes(db, "records")
+    assert "ix_records_outcome" not in indexes(db, "records")
+    downgrade(db, "0002")
+    assert "ix_records_outcome" in indexes(db, "records")
+    assert "ix_records_open_callbacks" not in indexes(db, "records")
+    db.upgrade()
+    assert revision(db) == HEAD and differences(db) == []

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from controller.api.deps import ApiError, Operator, Reader, SessionDep, not_found
 from controller.api.routes.common import Page, parse_time
-from controller.models import City, Gateway, Record
+from controller.models import OPEN_CALLBACKS, City, Gateway, Record
 
 router = APIRouter(tags=["calls"])
 COLUMNS = ("id", "gateway", "city", "at", "utc", "port", "caller", "route", "outcome", "target", "attempts",
@@ -104,7 +104,7 @@ def list_calls(
 def list_callbacks(s: SessionDep, gateway: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=MAX_JSON)] = 100, offset: Annotated[int, Query(ge=0)] = 0):
     """Callers to call back (outcome callback, not done yet), oldest first."""
-    q = _calls().where(Record.outcome == "callback", Record.callback_done_at.is_(None))
+    q = _calls().where(OPEN_CALLBACKS)  # as text, so the planner matches the partial index's condition
     if gateway is not None:
         q = q.where(Record.gateway_id == gateway)
     rows = s.execute(q.order_by(Record.at, Record.id).limit(limit).offset(offset)).all()
