@@ -20,9 +20,9 @@ from urllib.parse import unquote, urlparse
 import paho.mqtt.client as mqtt
 from sqlalchemy import select
 from controller.db import Database
-from controller.ingest import Written
+from controller.ingest import Written, prepare_events
 from controller.ingest_worker import IngestWorker
-from controller.models import Gateway, TableVersion
+from controller.models import Gateway, TableVersion, now
 from protocols import messages, routing, topics
 
 log = logging.getLogger("citygate.bridge")
@@ -145,10 +145,11 @@ class Bridge:
                     raw.append(self.inbox.get(timeout=max(0.0, linger - time.monotonic())))
                 except queue.Empty:
                     break
-            items, bad = [], []
+            items, bad, received = [], [], now()
             for gw, kind, payload in raw:
                 try:
-                    items.append((gw, kind, messages.decode(kind, payload)))
+                    msg = messages.decode(kind, payload)
+                    items.append((gw, kind, prepare_events(gw, msg, received) if kind == "events" else msg))
                 except messages.MessageError as e:
                     bad.append((gw, "bad_message", f"{kind}: {e.path}: {e.reason}"))
             if not self.worker.submit(items, bad, self._stop):

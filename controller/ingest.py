@@ -37,10 +37,16 @@ class Written:
     results: list[dict] = field(default_factory=list)  # command results
 
 
-def write_batch(s: Session, items: list[tuple[str, str, dict]], stats: dict) -> Written:
-    """Store decoded (gateway, kind, message) items; the caller commits, then publishes `Written`."""
+def write_batch(s: Session, items: list[tuple[str, str, dict | tuple]], stats: dict) -> Written:
+    """Store decoded (gateway, kind, message) items; the caller commits, then publishes `Written`.
+
+    An events message may come as decoded or as `prepare_events` made it (the bridge prepares its
+    messages before they go to the writer's process: rows are cheaper to pass than dicts).
+    """
     out = Written()
-    events = [(gw, m) for gw, kind, m in items if kind == "events"]
+    received = now()
+    events = [(gw, m if type(m) is tuple else prepare_events(gw, m, received)) for gw, kind, m in items
+              if kind == "events"]
     if events:
         out.acks = store_events(s, events, stats)
     others = [(gw, kind, m) for gw, kind, m in items if kind in ("state", "table_ack")]
@@ -54,6 +60,18 @@ def write_batch(s: Session, items: list[tuple[str, str, dict]], stats: dict) -> 
 
 
 COLUMNS = ("gateway_id", "store_id", "seq", "kind", "at", *CALL_FIELDS, "data", "received_at")
+
+
+# where the writer finds what it needs in a row
+_SEQ, _KIND, _AT, _ROUTE, _OUTCOME, _TARGET, _RING, _TALK, _DATA, _RECEIVED = (
+    COLUMNS.index(c) for c in ("seq", "kind", "at", "route", "outcome", "target", "ring_s", "talk_s", "data",
+                               "received_at"))
+
+
+def prepare_events(gw: str, msg: dict, received: int) -> tuple[str, list[tuple]]:
+    """A decoded events message as (store_id, its records as rows of COLUMNS)."""
+    sid = msg["store_id"]
+    return sid, [_row(gw, sid, r, received) for r in msg["records"]]
 
 
 class Raced(RuntimeError):
@@ -136,18 +154,18 @@ def _covered(kind: str, data: dict | None) -> range:
     return range(data.get("first_seq", 0), data.get("last_seq", -1) + 1)
 
 
-def store_events(s: Session, events: list[tuple[str, dict]], stats: dict) -> dict[tuple[str, str], int]:
-    """Insert new records once; returns the new mark of every store the batch touched."""
-    held = _held(s, {(gw, m["store_id"]) for gw, m in events})
-    received, rows, fresh = now(), [], []
+def store_events(s: Session, events: list[tuple[str, tuple[str, list[tuple]]]], stats: dict) -> dict[tuple[str, str], int]:
+    """Insert new records once (each message as `prepare_events` made it); returns the new mark of
+    every store the batch touched."""
+    held = _held(s, {(gw, sid) for gw, (sid, _) in events})
+    rows = []
     stored = {key: set(h) for key, (_, h) in held.items()}  # seqs in the table, or in this batch
     covered = {key: set() for key in held}  # seqs that `dropped` records stand for
     dups = 0
-    for gw, m in events:
-        key = (gw, m["store_id"])
+    for gw, (sid, recs) in events:
+        key = (gw, sid)
         mark, there = held[key][0], stored[key]
-        recs = m["records"]
-        seqs = [r["seq"] for r in recs]
+        seqs = [r[_SEQ] for r in recs]
         if seqs[0] > mark and there.isdisjoint(seqs):  # all new: decode checked that seqs increase
             there.update(seqs)
         else:
@@ -158,27 +176,23 @@ def store_events(s: Session, events: list[tuple[str, dict]], stats: dict) -> dic
                 else:
                     there.add(seq)
                     new.append(r)
-            if not new:
-                continue
             recs = new
-        sid = key[1]
-        rows += [_row(gw, sid, r, received) for r in recs]
-        fresh.append((gw, recs))
+        rows += recs
         for r in recs:
-            if r["t"] == "dropped":
-                covered[key].update(_covered("dropped", r))
+            if r[_KIND] == "dropped":
+                covered[key].update(_covered("dropped", json.loads(r[_DATA])))
     if rows:
         cur = s.connection().exec_driver_sql(_sql(s, "records"), rows)
         if cur.rowcount != len(rows):
             raise Raced(f"{len(rows) - cur.rowcount} of {len(rows)} records were stored by another writer")
     stats["duplicates"] += dups
     stats["records"] += len(rows)
-    _add_hours(s, fresh)
-    for gw, recs in fresh:
-        for r in recs:
-            if r["t"] == "alarm":
-                s.add(Alert(gateway_id=gw, code=str(r.get("code", "alarm"))[:48], detail=str(r.get("detail", "")),
-                            created_at=r.get("at") or received))
+    _add_hours(s, rows)
+    for r in rows:
+        if r[_KIND] == "alarm":
+            a = json.loads(r[_DATA])
+            s.add(Alert(gateway_id=r[0], code=str(a.get("code", "alarm"))[:48], detail=str(a.get("detail", "")),
+                        created_at=a.get("at") or r[_RECEIVED]))
     out, changed = {}, []
     for key, (mark, before) in held.items():
         there = stored[key] | covered[key]
@@ -199,23 +213,23 @@ HOUR_COUNTS = ("offered", *OUTCOMES, "talk_s", "ring_s")
 _OUTCOME_AT = {o: i + 1 for i, o in enumerate(OUTCOMES)}
 
 
-def _add_hours(s: Session, fresh: list[tuple[str, list[dict]]]) -> None:
-    """Fold new call records into the hourly aggregates (per gateway, UTC hour, route, target)."""
+def _add_hours(s: Session, rows: list[tuple]) -> None:
+    """Fold new call records (rows of COLUMNS) into the hourly aggregates (per gateway, UTC hour,
+    route, target)."""
     cells: dict[tuple, list[int]] = {}
     talk, ring = len(HOUR_COUNTS) - 2, len(HOUR_COUNTS) - 1
-    for gw, recs in fresh:
-        for r in recs:
-            if r["t"] != "call":
-                continue
-            # decode checked route and target: ids that fit their columns, or null
-            key = (gw, r["start"] // HOUR * HOUR, r["route"] or "", r["target"] or "")
-            c = cells.get(key)
-            if c is None:
-                c = cells[key] = [0] * len(HOUR_COUNTS)
-            c[0] += 1
-            c[_OUTCOME_AT[r["outcome"]]] += 1
-            c[talk] += r["talk_s"]
-            c[ring] += r["ring_s"]
+    for r in rows:
+        if r[_KIND] != "call":
+            continue
+        # decode checked route and target: ids that fit their columns, or null
+        key = (r[0], r[_AT] // HOUR * HOUR, r[_ROUTE] or "", r[_TARGET] or "")
+        c = cells.get(key)
+        if c is None:
+            c = cells[key] = [0] * len(HOUR_COUNTS)
+        c[0] += 1
+        c[_OUTCOME_AT[r[_OUTCOME]]] += 1
+        c[talk] += r[_TALK]
+        c[ring] += r[_RING]
     if cells:
         s.connection().exec_driver_sql(_sql(s, "hours"), [(*k, *c) for k, c in cells.items()])
 
