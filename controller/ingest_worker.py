@@ -17,6 +17,7 @@ import logging
 import marshal
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -132,6 +133,9 @@ def _recv(conn: Connection):
 
 
 def main() -> int:
+    # Ctrl-C in a terminal reaches the whole process group: the bridge stops this process itself,
+    # once it has answered what it holds (and it ends on its own when the bridge's side closes)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=os.environ.get("CITYGATE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
     serve(Connection(int(sys.argv[1])))

@@ -40,6 +40,7 @@ def test_demo_runs_calls_through_every_city_and_stops_cleanly(tmp_path):
     finally:
         demo.stop()
     assert all(not rig.running for rig in demo.rigs.values()), "a board survived the stop"
+    assert demo.service.bridge.worker.proc.poll() is not None, "the ingest worker survived the stop"
     with pytest.raises(httpx.HTTPError):
         httpx.get(demo.service.url + "/healthz", timeout=2)
     with demo.service.db.session() as s:
