@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
 from sqlalchemy import select
+
 from controller.db import Database
 from controller.ingest import Written, prepare_events
 from controller.ingest_worker import IngestWorker

@@ -5,9 +5,8 @@ records already held above them in two selects, every new record in one executem
 `INSERT .. ON CONFLICT DO NOTHING` (a redelivered record is a no-op; the row count must match, or
 another writer got there first and the batch is written again), the hourly aggregates in one
 upsert of increments computed from the new rows only (so they stay exact under duplicates), the
-marks in one upsert that never lowers a mark. States and table acks read their gateways and
-pending rollout targets in one select each. Nothing here publishes: the caller does, after commit
-(DESIGN §6).
+marks in one upsert that never lowers a mark. States and table acks: controller.ingest_states.
+Nothing here publishes: the caller does, after commit (DESIGN §6).
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ import json
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from controller.models import Alert, Gateway, Record, RolloutTarget, now
+from controller.ingest_states import apply_states_and_acks
+from controller.models import Alert, Record, now
 from protocols import messages
 
 CALL_FIELDS = ("port", "caller", "route", "outcome", "target", "attempts", "ring_s", "talk_s", "reason")
@@ -154,7 +153,8 @@ def _covered(kind: str, data: dict | None) -> range:
     return range(data.get("first_seq", 0), data.get("last_seq", -1) + 1)
 
 
-def store_events(s: Session, events: list[tuple[str, tuple[str, list[tuple]]]], stats: dict) -> dict[tuple[str, str], int]:
+def store_events(s: Session, events: list[tuple[str, tuple[str, list[tuple]]]],
+                 stats: dict) -> dict[tuple[str, str], int]:
     """Insert new records once (each message as `prepare_events` made it); returns the new mark of
     every store the batch touched."""
     held = _held(s, {(gw, sid) for gw, (sid, _) in events})
@@ -170,7 +170,7 @@ def store_events(s: Session, events: list[tuple[str, tuple[str, list[tuple]]]], 
             there.update(seqs)
         else:
             new = []
-            for r, seq in zip(recs, seqs):
+            for r, seq in zip(recs, seqs, strict=True):
                 if seq <= mark or seq in there:  # stored already, or twice in this batch
                     dups += 1
                 else:
@@ -261,86 +261,3 @@ def _sql(s: Session, which: str) -> str:
 
 
 _SQL: dict[tuple[bool, str], str] = {}
-
-
-# ---------------------------------------------------------------- states and table acks
-
-_GW_COLS = ("id", "online", "desired_version", "applied_version")
-
-
-def apply_states_and_acks(s: Session, items: list[tuple[str, str, dict]]) -> list[str]:
-    """Update gateways and pending rollout targets from states and acks, in arrival order.
-
-    The changes are worked out on plain rows, then written with one executemany per shape of
-    change: a rollout to a thousand gateways brings a thousand acks at once. Returns the gateways
-    that came back online running another table than they should (to re-publish to).
-    """
-    g = Gateway.__table__.c
-    gws = {r.id: dict(r._mapping) for r in s.execute(
-        select(*(g[c] for c in _GW_COLS)).where(g.id.in_({gw for gw, _, _ in items})))}
-    t = RolloutTarget.__table__.c
-    acked = {gw for gw, kind, _ in items if kind == "table_ack" and gw in gws}
-    pending: dict[str, list[dict]] = {}
-    if acked:
-        for r in s.execute(select(t.id, t.gateway_id, t.version).where(t.gateway_id.in_(acked),
-                                                                        t.status == "pending")):
-            pending.setdefault(r.gateway_id, []).append({"id": r.id, "version": r.version})
-    changes: dict[str, dict] = {}  # gateway id -> the columns to write
-    done: dict[int, dict] = {}  # rollout target id -> its new status, reason, updated_at
-    republish: list[str] = []
-    at = now()
-    for gw_id, kind, msg in items:
-        gw = gws.get(gw_id)
-        if gw is None:
-            if kind == "state":
-                s.add(Alert(gateway_id=gw_id, code="unknown_gateway", detail="state from an unregistered gateway"))
-            continue
-        change = changes.setdefault(gw_id, {})
-        if kind == "state":
-            if _on_state(gw, change, msg, at) and gw_id not in republish:
-                republish.append(gw_id)
-        else:
-            _on_ack(s, gw_id, change, msg, pending.get(gw_id, []), done, at)
-    _write_rows(s, Gateway.__table__, "id", changes)
-    _write_rows(s, RolloutTarget.__table__, "id", done)
-    return republish
-
-
-def _write_rows(s: Session, table, key: str, changes: dict) -> None:
-    """UPDATE table SET <cols> WHERE key = k for every k: one executemany per set of columns."""
-    shapes: dict[tuple, list[dict]] = {}
-    for k, cols in changes.items():
-        if cols:
-            shapes.setdefault(tuple(sorted(cols)), []).append({"k_": k, **{"v_" + c: v for c, v in cols.items()}})
-    for cols, rows in shapes.items():
-        stmt = update(table).where(table.c[key] == bindparam("k_")).values({c: bindparam("v_" + c) for c in cols})
-        s.connection().execute(stmt, rows)
-
-
-def _on_state(gw: dict, change: dict, msg: dict, at: int) -> bool:
-    """Returns True when the gateway came back running another table than it should."""
-    was_online = gw["online"]
-    gw["online"] = change["online"] = bool(msg.get("online"))
-    change["last_seen"] = at
-    if gw["online"]:
-        change["state"] = msg
-        gw["applied_version"] = change["applied_version"] = msg.get("table_version")
-        change["applied_sha256"] = msg.get("table_sha256")
-    stale = gw["online"] and gw["desired_version"] is not None and gw["applied_version"] != gw["desired_version"]
-    return bool(stale and not was_online)
-
-
-def _on_ack(s: Session, gw_id: str, change: dict, ack: dict, pending: list[dict], done: dict, at: int) -> None:
-    applied = ack["status"] == "applied"
-    if applied:
-        change.update(applied_version=ack["version"], applied_sha256=ack["sha256"], last_reject=None)
-    else:
-        change["last_reject"] = ack.get("reason")
-        s.add(Alert(gateway_id=gw_id, code="table_rejected", detail=ack.get("reason") or ""))
-    for t in pending:
-        if t["id"] in done:
-            continue
-        if applied and ack["version"] >= t["version"]:
-            done[t["id"]] = {"status": "applied", "updated_at": at}
-        elif not applied and ack.get("version") in (t["version"], 0):
-            done[t["id"]] = {"status": "rejected", "reason": ack.get("reason"), "updated_at": at}

@@ -199,8 +199,8 @@ class IngestWorker:
         while not self._slots.acquire(timeout=0.2):
             if stop.is_set():
                 return False
-        # one message at a time: pickling a whole batch of dicts cost as much as decoding it (its memo
-        # grows with the batch), marshalling each message a fifth of that
+        # message by message: pickling a whole batch cost as much as decoding it (the pickler's memo
+        # grows with the batch); marshalling each message costs a fraction of that
         blobs = [marshal.dumps(item) for item in items]
         with self._send_lock:  # not _lock: the collector must be able to take answers meanwhile
             bid = next(self._ids)
@@ -218,11 +218,15 @@ class IngestWorker:
         delay = 0.5
         while True:
             try:
-                bid, written, stats = _recv(self.conn)
+                answer = _recv(self.conn)
             except (EOFError, OSError):
                 if stop.is_set() or self._stopping:
                     return
-                code = self.proc.wait()
+                try:
+                    code = self.proc.wait(5)
+                except subprocess.TimeoutExpired:  # alive but unreachable: it cannot be told anything
+                    self.proc.kill()
+                    code = self.proc.wait()
                 log.error("ingest worker %d exited (code %s); starting another, %d batches to write again",
                           self.proc.pid, code, self.pending)
                 if stop.wait(delay):
@@ -230,6 +234,9 @@ class IngestWorker:
                 delay = min(delay * 2, 30)
                 self._restart()
                 continue
+            if answer == "ready":  # a worker slower to open the database than wait_ready waited
+                continue
+            bid, written, stats = answer
             delay = 0.5
             with self._lock:
                 job = self._unconfirmed.pop(bid, None)
