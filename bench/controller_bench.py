@@ -328,6 +328,7 @@ def ingest_part(broker: Mosquitto, args, tmp: Path) -> dict[str, str]:
 def rollout_part(broker: Mosquitto, args, tmp: Path) -> dict[str, str]:
     with fresh_db(args.database, tmp, "fleet") as db:
         t_compile = seed_region(db, args.gateways)
+        tune_interpreter()  # as the service does once it is up
         r = rollout_rounds(broker.port, db, args.gateways, args.rounds)
     t_bare, t_roll, t_wire = r["bare"], r["total"], r["wire"]
     print(f"rollout to {args.gateways} gateways: {t_wire:.2f} s from the first table published until all "

@@ -7,6 +7,7 @@ With `broker = "embedded"` it runs amqtt enforcing gateway credentials and the Â
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 import sys
@@ -28,8 +29,15 @@ GIL_SWITCH_S = 0.0005
 
 
 def tune_interpreter() -> None:
-    """Settings of the process the controller runs in (the bench applies them too)."""
+    """Settings of the process the controller runs in, applied once it is up (the bench does too).
+
+    A short GIL switch interval lets the MQTT network thread in while other threads work; freezing
+    what start-up made (modules, the app, the schema: most of the heap) keeps it out of every later
+    full collection, which otherwise stopped the process for ~100 ms during a rollout.
+    """
     sys.setswitchinterval(GIL_SWITCH_S)
+    gc.collect()
+    gc.freeze()
 
 
 class ControllerService:
@@ -57,7 +65,6 @@ class ControllerService:
         from controller.bridge import Bridge
         from controller.web import router
 
-        tune_interpreter()
         self.db.upgrade()
         password = self.settings.broker_password
         user = self.settings.broker_user or (CONTROLLER_USER if password else None)  # as `citygate broker config`
@@ -86,6 +93,7 @@ class ControllerService:
         duties = threading.Thread(target=self._duties, name="citygate-duties", daemon=True)
         duties.start()
         self._threads.append(duties)
+        tune_interpreter()
         return self
 
     def _duties(self) -> None:
@@ -109,3 +117,4 @@ class ControllerService:
             self.broker.stop()
         for t in self._threads:
             t.join(10)
+        gc.unfreeze()  # what start-up froze may be collected again (a process that starts services in turn)
