@@ -34,14 +34,14 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from fleet import client, gateway_ids, key_of  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from controller import reference  # noqa: E402
 from controller.bridge import Bridge  # noqa: E402
 from controller.brokers import Mosquitto  # noqa: E402
 from controller.compiler import compile_all  # noqa: E402
 from controller.db import Database  # noqa: E402
-from controller.models import DenyPrefix, Gateway, GatewayService, RolloutTarget, TableVersion  # noqa: E402
+from controller.models import DenyPrefix, Gateway, GatewayService, TableVersion  # noqa: E402
 from controller.rollouts import start_rollout  # noqa: E402
 from controller.service import tune_interpreter  # noqa: E402
 from protocols import messages, routing, topics  # noqa: E402
@@ -215,15 +215,17 @@ def rollout(port: int, db: Database) -> tuple[float, float]:
     t0 = time.monotonic()
     with db.session() as s:
         rid = start_rollout(s, bridge).id
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # look again after each batch the bridge commits, not on a timer
-        with bridge.changed:  # held while counting, so a commit's notify cannot slip in before the wait
-            with db.session() as s:
-                left = s.scalar(select(func.count()).select_from(RolloutTarget).where(
-                    RolloutTarget.rollout_id == rid, RolloutTarget.status != "applied"))
+    deadline, seen = time.monotonic() + 300, -1
+    count = text("SELECT count(*) FROM rollout_targets WHERE rollout_id = :rid AND status != 'applied'")
+    with db.engine.connect() as conn:  # one light query per batch the bridge commits, not on a timer
+        while time.monotonic() < deadline:
+            with bridge.changed:  # the watcher holds no lock while it counts: the bridge never waits for it
+                bridge.changed.wait_for(lambda last=seen: bridge.stats["batches"] != last, timeout=0.5)
+                seen = bridge.stats["batches"]
+            left = conn.execute(count, {"rid": rid}).scalar()
+            conn.rollback()  # the next count sees the next commit
             if left == 0:
                 break
-            bridge.changed.wait(0.5)
     t1 = time.monotonic()
     bridge.stop()
     if left:
