@@ -130,7 +130,7 @@ def parse_json(data, path, max_bytes=None):
         raise ContractError(path, "floats are not allowed, use an integer")
     except ValueError:
         raise ContractError(path, "is not valid JSON (or not UTF-8)")
-    if _has_float(value):
+    if not_plain_json(value):  # parsed JSON holds nothing odd but floats
         no_floats(value, path)
     return value
 
@@ -146,19 +146,24 @@ def _refuse_float(text):
     raise _Float()
 
 
-def _has_float(v):
-    """A float anywhere inside `v` (cheap: builds no paths)."""
+_JSON = (type(None), bool, int, str)
+
+
+def not_plain_json(v):
+    """True when `v` holds a float or anything else JSON lacks (cheap: builds no paths)."""
     t = type(v)
     if t is dict:
         for k in v:
             x = v[k]
-            if type(x) is float or (type(x) is dict or type(x) is list) and _has_float(x):
+            if type(k) is not str or (type(x) not in _JSON and not_plain_json(x)):
                 return True
     elif t is list:
         for x in v:
-            if type(x) is float or (type(x) is dict or type(x) is list) and _has_float(x):
+            if type(x) not in _JSON and not_plain_json(x):
                 return True
-    return t is float
+    else:
+        return t not in _JSON
+    return False
 
 
 def need(obj, key, path, kind):

@@ -194,30 +194,10 @@ if _CPYTHON:
     _SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
-_JSON = (type(None), bool, int, str)
-
-
-def _odd(v):
-    """True when `v` holds a float or anything else JSON lacks (cheap: builds no paths)."""
-    t = type(v)
-    if t is dict:
-        for k in v:
-            x = v[k]
-            if type(k) is not str or (type(x) not in _JSON and _odd(x)):
-                return True
-    elif t is list:
-        for x in v:
-            if type(x) not in _JSON and _odd(x):
-                return True
-    else:
-        return t not in _JSON
-    return False
-
-
 def validate(kind, obj):
     """Check a message of `kind` (one of KINDS); return it unchanged or raise MessageError."""
     try:
-        if _odd(obj):
+        if checks.not_plain_json(obj):
             checks.no_floats(obj, "")  # names the path of a float
             raise MessageError(_ROOT, "must hold only JSON values (string-keyed objects, lists, str, int, bool, None)")
     except ContractError as e:
