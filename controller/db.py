@@ -28,6 +28,16 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def driver_marks(s: Session) -> tuple[str, str]:
+    """Parameter marks for SQL text that goes to the driver as it is: (a value, a JSON value).
+
+    psycopg's `%s` (a JSON value cast, as it comes as text) on PostgreSQL, sqlite3's `?` on SQLite.
+    """
+    if s.bind.dialect.name == "postgresql":
+        return "%s", "CAST(%s AS JSON)"
+    return "?", "?"
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url

@@ -17,6 +17,7 @@ from operator import itemgetter
 
 from sqlalchemy.orm import Session
 
+from controller.db import driver_marks
 from controller.ingest_states import apply_states_and_acks
 from controller.models import Alert, Record, now
 from protocols import messages
@@ -128,7 +129,7 @@ def _held(s: Session, stores: set[tuple[str, str]]) -> dict[tuple[str, str], tup
     """
     keys = sorted(stores)
     conn = s.connection()
-    p = "%s" if s.bind.dialect.name == "postgresql" else "?"
+    p, _ = driver_marks(s)
     marks = dict.fromkeys(keys, 0)
     sql = (f"WITH batch_stores (g, sid) AS (VALUES {', '.join([f'({p}, {p})'] * len(keys))}) "
            "SELECT m.gateway_id, m.store_id, m.acked_seq FROM batch_stores b "
@@ -237,13 +238,13 @@ def _add_hours(s: Session, rows: list[tuple]) -> None:
 def _sql(s: Session, which: str) -> str:
     """The statements written per batch, as SQL text for the driver: SQLAlchemy would compile the
     ON CONFLICT forms again for every batch (they are not cached), which cost a third of the writer."""
-    pg = s.bind.dialect.name == "postgresql"
-    cached = _SQL.get((pg, which))
+    dialect = s.bind.dialect.name
+    cached = _SQL.get((dialect, which))
     if cached:
         return cached
-    mark = "%s" if pg else "?"
+    mark, json_mark = driver_marks(s)
     if which == "records":
-        values = ", ".join(f"CAST({mark} AS JSON)" if pg and c == "data" else mark for c in COLUMNS)
+        values = ", ".join(json_mark if c == "data" else mark for c in COLUMNS)
         sql = (f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({values}) "
                "ON CONFLICT (gateway_id, store_id, seq) DO NOTHING")
     elif which == "hours":
@@ -252,12 +253,12 @@ def _sql(s: Session, which: str) -> str:
                "ON CONFLICT (gateway_id, hour, route, target) DO UPDATE SET "
                + ", ".join(f"{c} = call_hours.{c} + excluded.{c}" for c in HOUR_COUNTS))
     else:  # marks: never lowered, whatever another writer did meanwhile
-        greatest = "GREATEST" if pg else "MAX"
+        greatest = "GREATEST" if dialect == "postgresql" else "MAX"
         sql = (f"INSERT INTO store_marks (gateway_id, store_id, acked_seq) VALUES ({mark}, {mark}, {mark}) "
                f"ON CONFLICT (gateway_id, store_id) DO UPDATE SET "
                f"acked_seq = {greatest}(store_marks.acked_seq, excluded.acked_seq)")
-    _SQL[(pg, which)] = sql
+    _SQL[(dialect, which)] = sql
     return sql
 
 
-_SQL: dict[tuple[bool, str], str] = {}
+_SQL: dict[tuple[str, str], str] = {}

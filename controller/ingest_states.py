@@ -8,6 +8,7 @@ import json
 from sqlalchemy import JSON, select
 from sqlalchemy.orm import Session
 
+from controller.db import driver_marks
 from controller.models import Alert, Gateway, RolloutTarget, now
 
 _GW_COLS = ("id", "online", "desired_version", "applied_version")
@@ -57,23 +58,17 @@ def _write_rows(s: Session, table, key: str, changes: dict) -> None:
     As SQL text with plain values for the driver (JSON columns serialised here): SQLAlchemy's
     per-row parameter processing cost more than the update itself for a rollout's thousand acks.
     """
-    pg = s.bind.dialect.name == "postgresql"
-    mark = "%s" if pg else "?"
+    mark, json_mark = driver_marks(s)
     shapes: dict[tuple, list[tuple]] = {}
     for k, cols in changes.items():
         if cols:
-            names = tuple(sorted(cols))
-            shapes.setdefault(names, []).append(
-                tuple(json.dumps(cols[c]) if _is_json(table, c) and cols[c] is not None else cols[c]
-                      for c in names) + (k,))
-    for names, rows in shapes.items():
-        sets = ", ".join(f"{c} = CAST({mark} AS JSON)" if pg and _is_json(table, c) else f"{c} = {mark}"
-                         for c in names)
+            shapes.setdefault(tuple(sorted(cols)), []).append((cols, k))
+    for names, changed in shapes.items():
+        is_json = [isinstance(table.c[c].type, JSON) for c in names]
+        rows = [tuple(json.dumps(cols[c]) if j and cols[c] is not None else cols[c]
+                      for c, j in zip(names, is_json, strict=True)) + (k,) for cols, k in changed]
+        sets = ", ".join(f"{c} = {json_mark if j else mark}" for c, j in zip(names, is_json, strict=True))
         s.connection().exec_driver_sql(f"UPDATE {table.name} SET {sets} WHERE {key} = {mark}", rows)
-
-
-def _is_json(table, column: str) -> bool:
-    return isinstance(table.c[column].type, JSON)
 
 
 def _on_state(gw: dict, change: dict, msg: dict, at: int) -> bool:

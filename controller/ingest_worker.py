@@ -48,16 +48,9 @@ class Writer:
 
     def write(self, items: list[tuple[str, str, dict]], bad: list[tuple[str, str, str]]) -> tuple[Written, dict]:
         """Commit a batch, waiting out a database that is away; returns what to publish and the counts."""
-        delay = 0.5
-        while True:
-            try:
-                written, stats = self._write(items, bad)
-                stats["messages"] = len(items) + len(bad)
-                return written, stats
-            except OperationalError:  # the database is away: keep the batch, try again
-                log.exception("database unavailable; retrying the batch in %.1f s", delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10)
+        written, stats = _while_away("writing the batch", lambda: self._write(items, bad))
+        stats["messages"] = len(items) + len(bad)
+        return written, stats
 
     def _write(self, items, bad) -> tuple[Written, dict]:
         stats = dict.fromkeys(STATS, 0)
@@ -94,19 +87,23 @@ class Writer:
         return written
 
 
+def _while_away(what: str, attempt):
+    """`attempt()`, tried again while the database is unreachable (0.5 s apart, doubling to 10 s)."""
+    delay = 0.5
+    while True:
+        try:
+            return attempt()
+        except OperationalError:
+            log.exception("database unavailable; %s again in %.1f s", what, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
 def serve(conn: Connection) -> None:
     """Answer (batch id, items, bad) with (batch id, Written, stats) until the bridge says None or goes."""
     db = Database(_recv(conn))
-    delay = 0.5
-    while True:  # reachable: say so (the bridge waits for it before it subscribes)
-        try:
-            with db.engine.connect():
-                break
-        except OperationalError:
-            log.exception("database unavailable; trying again in %.1f s", delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 10)
-    _send(conn, "ready")
+    _while_away("connecting", lambda: db.engine.connect().close())
+    _send(conn, "ready")  # reachable: the bridge waits for this before it subscribes
     writer = Writer(db)
     try:
         while True:
