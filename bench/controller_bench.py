@@ -37,10 +37,10 @@ from fleet import client, gateway_ids, key_of  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from controller import reference  # noqa: E402
-from controller.bridge import Bridge  # noqa: E402
 from controller.brokers import Mosquitto  # noqa: E402
 from controller.compiler import compile_all  # noqa: E402
 from controller.db import Database  # noqa: E402
+from controller.ingest.bridge import Bridge  # noqa: E402
 from controller.models import DenyPrefix, Gateway, GatewayService, TableVersion  # noqa: E402
 from controller.rollouts import start_rollout  # noqa: E402
 from controller.service import tune_interpreter  # noqa: E402
@@ -200,7 +200,7 @@ def rollout_rounds(port: int, db: Database, n: int, rounds: int) -> dict:
     return {k: statistics.median(v) if v else 0.0 for k, v in out.items()}
 
 
-def rollout(port: int, db: Database) -> tuple[float, float]:
+def rollout(port: int, db: Database, timeout: float = 300) -> tuple[float, float]:
     """Seconds from start_rollout (every gateway, no canary) until every target is applied, and
     from its first table published until then (the part a bare publish-and-echo compares with)."""
     bridge = Bridge(db, f"mqtt://127.0.0.1:{port}", client_id=fresh_id("bench-rollout")).start()
@@ -215,7 +215,7 @@ def rollout(port: int, db: Database) -> tuple[float, float]:
     t0 = time.monotonic()
     with db.session() as s:
         rid = start_rollout(s, bridge).id
-    deadline, seen = time.monotonic() + 300, -1
+    deadline, seen = time.monotonic() + timeout, -1
     count = text("SELECT count(*) FROM rollout_targets WHERE rollout_id = :rid AND status != 'applied'")
     with db.engine.connect() as conn:  # one light query per batch the bridge commits, not on a timer
         while time.monotonic() < deadline:
@@ -229,7 +229,7 @@ def rollout(port: int, db: Database) -> tuple[float, float]:
     t1 = time.monotonic()
     bridge.stop()
     if left:
-        raise RuntimeError(f"{left} gateways did not ack within 300 s")
+        raise RuntimeError(f"{left} gateways did not ack within {timeout:.0f} s")
     return t1 - t0, t1 - first[0]
 
 

@@ -75,7 +75,7 @@ def main():
 
     repo = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(repo))
-    from hil_tests.rig import micropython
+    from emulator import micropython
 
     with tempfile.TemporaryDirectory() as work:
         env = dict(os.environ, MICROPYPATH=micropython.search_path(repo / "firmware"), FLASH_WEAR_DIR=work)

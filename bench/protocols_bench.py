@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hil_tests.rig import micropython  # noqa: E402
+from emulator import micropython  # noqa: E402
 from hil_tests.tables import big_table  # noqa: E402
 
 

@@ -2,35 +2,38 @@
 
 An embedded broker, SQLite, the reference deployment of DESIGN §9 as configuration, one
 emulated board per city running the real firmware, a traffic generator placing calls with a
-realistic mix, and the API with its overview page. Ctrl-C stops every process it started.
+realistic mix, and the API with the admin console (sign in as `admin` with the printed password).
+Ctrl-C stops every process it started.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
+import secrets
+import shutil
 import socket
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from controller import reference
-from controller.api.routes.gateways import store_password
-from controller.auth import create_token, create_user
+from controller.auth import create_token, create_user, hash_password
 from controller.brokers import free_port
 from controller.compiler import compile_gateway
 from controller.models import Gateway, User
 from controller.service import ControllerService
+from controller.services.gateways import audit, store_password
 from controller.settings import Settings
 
-# the demo boards: four modules each; citizens' 102 on gsm1, the 505 line on gsm3, centres via gsm2
-PROFILE = "esp32-wrover-4gsm"
-PORTS = {"gsm1": "102", "gsm3": "505", "gsm4": "102-old"}
-OUT_PORTS = ["gsm2"]
-# the local hour each city's network clock starts at: Sloviansk is past the 505 line's hours
-START_HOUR = {"gw-mariupol-1": 11, "gw-kramatorsk-1": 14, "gw-sloviansk-1": 20, "gw-toretsk-1": 10}
+# the demo boards are the reference deployment's: four modules each (controller.reference)
+PROFILE, PORTS, OUT_PORTS = reference.PROFILE, reference.PORTS, reference.OUT_PORTS
 
 
 def _port_free(port: int) -> bool:
@@ -85,11 +88,16 @@ class Traffic:
                 pass
 
 
+class DemoBusy(RuntimeError):
+    """Another demo runs on the same data directory."""
+
+
 class Demo:
     def __init__(self, data_dir: Path | None, http_port: int, rate_per_min: float, console):
         self.own_dir = data_dir is None
-        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="citygate-demo-"))
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="citygate-demo-")).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = self._lock_data_dir()
         self.http_port = http_port if _port_free(http_port) else free_port()
         self.rate = rate_per_min
         self.console = console
@@ -97,9 +105,27 @@ class Demo:
         self.rigs: dict = {}
         self.traffic: Traffic | None = None
         self.token = ""
+        self.password = ""
+
+    def _lock_data_dir(self):
+        """One demo per data directory: two would share one database and four flash images."""
+        lock = open(self.data_dir / "demo.lock", "a+")  # noqa: SIM115 (held open while the demo runs)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            lock.close()
+            raise DemoBusy(f"another demo ({holder}) is using {self.data_dir}: stop it first, "
+                           "or give this one another --data directory") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}\n")
+        lock.flush()
+        return lock
 
     def start(self) -> None:
-        from hil_tests.rig.emulated import EmulatedRig
+        from emulator.board import EmulatedRig
 
         say = self.console.print
         settings = Settings(database_url=f"sqlite:///{self.data_dir / 'citygate.db'}", broker="embedded",
@@ -114,20 +140,34 @@ class Demo:
             admin = s.scalars(select(User).where(User.name == "demo-admin")).first() or create_user(
                 s, "demo-admin", "admin")
             self.token = create_token(s, admin, "demo")
-            gateways = {gw.id: gw.key_hex for gw in s.scalars(select(Gateway))}
+            # the console's sign-in: `admin`, with a new password each start (printed beside the URL)
+            self.password = secrets.token_urlsafe(9)
+            console_admin = s.scalars(select(User).where(User.name == "admin")).first()
+            if console_admin is None:
+                create_user(s, "admin", "admin", self.password)
+            else:
+                console_admin.password_hash, console_admin.disabled = hash_password(self.password), False
+            # the demo's own boards are the reference gateways; gateways a user registered meanwhile are
+            # theirs to run (`board emulate --bundle`), with the passwords they were given
+            ours = [gw for gw in s.scalars(select(Gateway).order_by(Gateway.id)) if gw.id in reference.CITIES]
+            gateways = {gw.id: gw.key_hex for gw in ours}
             # the embedded broker admits a gateway only with its password: give the seeded ones theirs,
             # as registration does, and flash each board with it as its bundle would
-            passwords = {gw.id: store_password(settings.secret_key, gw) for gw in s.scalars(select(Gateway))}
-            for gw in s.scalars(select(Gateway)):
+            passwords = {gw.id: store_password(settings.secret_key, gw) for gw in ours}
+            for gw_id in passwords:  # handed to the emulated boards: on the secret audit like any hand-out
+                audit(s, gw_id, "demo", "register")
+            for gw in ours:
                 compile_gateway(s, gw)
         for gw in gateways:
             self.service.bridge.publish_latest(gw)
         say(f"  reference deployment compiled for {len(gateways)} gateways; tables published (retained)")
-        day = int(time.time()) // 86400 * 86400
+        kyiv_quarters = int(datetime.now(ZoneInfo("Europe/Kyiv")).utcoffset().total_seconds()) // 900
         for gw, key in gateways.items():
             rig = EmulatedRig(gw, key, self.service.broker_url, profile=PROFILE,
                               workdir=self.data_dir / "boards" / gw, password=passwords[gw])
-            rig.network.set_time(day + (START_HOUR[gw] - 2) * 3600)  # Kyiv is UTC+2 in winter
+            # the operator's network time is the real time (as Kyiv's local time on AT+CCLK?): records
+            # carry the wall clock, and the 505 line is in or out of hours as it really is now
+            rig.network.set_time(time.time(), tz_quarters=kyiv_quarters)
             for centre in reference.CENTRES.values():
                 rig.network.destination(centre["number"], answer_after_s=2, talk_s=8)
             rig.power_on()
@@ -138,10 +178,27 @@ class Demo:
         say(f"  traffic: about {self.rate:g} calls a minute per city (answered, busy centre, abandoned, "
             "505 line, old line into occupied territory)")
         say("")
-        say(f"[bold green]Open {self.service.url}/#token={self.token}[/]")
-        say(f"  API token (role admin): {self.token}")
-        say(f"  e.g. curl -H 'Authorization: Bearer {self.token}' {self.service.url}/api/v1/gateways")
-        say("  Ctrl-C stops everything.")
+        say(f"[bold green]Open {self.service.url}/login[/]   login: admin / {self.password}", soft_wrap=True,
+            highlight=False)
+        say("Every tool reaches the demo; paste this into another shell:", soft_wrap=True)
+        for line in self.reach_lines():
+            self.console.print(line, soft_wrap=True, markup=False, highlight=False)
+        say("Ctrl-C stops everything.")
+
+    def reach_lines(self) -> list[str]:
+        """Shell lines that point the CLI, curl and mosquitto_sub at this demo (unwrapped, ready to paste)."""
+        host, port = self.service.broker_url.removeprefix("mqtt://").rsplit(":", 1)
+        watch_user, watch_pw = self.service.watch
+        return [
+            f"export CITYGATE_DATABASE_URL='{self.service.settings.database_url}'",
+            f"export CITYGATE_TOKEN='{self.token}' CITYGATE_API='{self.service.url}'   # API token, role admin",
+            f"export CITYGATE_BROKER='{self.service.broker_url}'   # where boards reach the broker (bundles)",
+            f'curl -s -H "Authorization: Bearer $CITYGATE_TOKEN" {self.service.url}/api/v1/gateways',
+            "citygate gateway list; citygate report calls --group city --interval hour",
+            "citygate rollout impact; citygate rollout start --canary gw-toretsk-1 --wait 60",
+            f"mosquitto_sub -h {host} -p {port} -u {watch_user} -P '{watch_pw}' -v -t 'citygate/v1/#'"
+            "   # read-only account",
+        ]
 
     def _wait_online(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -161,3 +218,8 @@ class Demo:
             rig.close()
         if self.service:
             self.service.stop()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
+        if self.own_dir:  # a temporary demo leaves nothing behind
+            shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ROLES = ("admin", "operator", "viewer", "technician")
@@ -28,6 +41,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)  # argon2; null: tokens only
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # no sign-in, no token
     tokens: Mapped[list[Token]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
 
@@ -43,6 +58,28 @@ class Token(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
+class WebSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie, its CSRF token (checked on every form), its expiry."""
+    __tablename__ = "web_sessions"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class SecretAudit(Base):
+    """One hand-out of a gateway's secrets (its table key and MQTT password): who, when, which gateway.
+
+    Plain names, no foreign keys: the trail outlives the user and the gateway it names."""
+    __tablename__ = "secret_audit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger, default=now, index=True)
+    actor: Mapped[str] = mapped_column(String(80))  # a user's name, or `cli:<login>` / `demo`
+    gateway_id: Mapped[str] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # register | rotate-key | bundle
+
+
 # ---------------------------------------------------------------- the region
 
 
@@ -52,6 +89,8 @@ class Service(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(128))
+    # holidays close its routes (DESIGN §5a calendars); an emergency line never closes
+    closed_on_holidays: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class City(Base):
@@ -124,6 +163,33 @@ class Route(Base):
     service: Mapped[Service] = relationship()
 
 
+class Menu(Base):
+    """A service's menu (IVR at the edge, DESIGN §5a): for one city, or every city without its own when
+    city_id is null. `options` {key: {"label", "targets", "strategy", "fallback"}}; `default_option` is
+    the key a caller who presses nothing (or a wrong key) gets: the operator."""
+    __tablename__ = "menus"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(48), unique=True)  # the menu id in tables
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id"), nullable=True)
+    prompt: Mapped[str] = mapped_column(String(64))
+    timeout_s: Mapped[int] = mapped_column(Integer, default=8)
+    tries: Mapped[int] = mapped_column(Integer, default=2)
+    default_option: Mapped[str] = mapped_column(String(1))
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ProbeSchedule(Base):
+    """Probe calls to a centre (DESIGN §5a probes): every `every_s` within `hours` (null = always); an alert
+    once `alert_after` probes in a row from one gateway failed. No row = no probes (the default)."""
+    __tablename__ = "probe_schedules"
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id", ondelete="CASCADE"), primary_key=True)
+    every_s: Mapped[int] = mapped_column(Integer, default=3600)
+    hours: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    alert_after: Mapped[int] = mapped_column(Integer, default=3)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class Holiday(Base):
     """A closed day: for one city, or region-wide when city_id is null."""
     __tablename__ = "holidays"
@@ -183,6 +249,7 @@ class RolloutTarget(Base):
 
 
 OPEN_CALLBACKS = text("outcome = 'callback' AND callback_done_at IS NULL")
+PROBES = text("kind = 'probe'")
 
 
 class Record(Base):
@@ -191,7 +258,10 @@ class Record(Base):
     __table_args__ = (UniqueConstraint("gateway_id", "store_id", "seq"),
                       # the callbacks list; no index on outcome for all (migration 0003)
                       Index("ix_records_open_callbacks", "at", sqlite_where=OPEN_CALLBACKS,
-                            postgresql_where=OPEN_CALLBACKS))
+                            postgresql_where=OPEN_CALLBACKS),
+                      # probes in a row per gateway and centre (alerts, the last result); calls pay nothing
+                      Index("ix_records_probes", "gateway_id", "target", "at", sqlite_where=PROBES,
+                            postgresql_where=PROBES))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     gateway_id: Mapped[str] = mapped_column(String(32))  # indexed by the unique key, which it leads
     store_id: Mapped[str] = mapped_column(String(64))
@@ -201,7 +271,7 @@ class Record(Base):
     port: Mapped[str | None] = mapped_column(String(16), nullable=True)
     caller: Mapped[str | None] = mapped_column(String(32), nullable=True)
     route: Mapped[str | None] = mapped_column(String(48), nullable=True)
-    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(24), nullable=True)  # citizen_no_answer: 17
     target: Mapped[str | None] = mapped_column(String(48), nullable=True)
     attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
     ring_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -211,6 +281,8 @@ class Record(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     received_at: Mapped[int] = mapped_column(BigInteger, default=now)
     callback_done_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    option: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the menu key a call used (§5a)
+    callback_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class StoreMark(Base):
@@ -221,6 +293,23 @@ class StoreMark(Base):
     acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class OutboundCall(Base):
+    """An operator's call to a citizen (DESIGN §5a `call`): what was asked, what the gateway answered at once,
+    and, once its `outbound` record arrives, how it ended. `callback_id`: the call-back it calls back."""
+    __tablename__ = "outbound_calls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    command_id: Mapped[str] = mapped_column(String(64), unique=True)
+    gateway_id: Mapped[str] = mapped_column(String(32), index=True)
+    agent: Mapped[str] = mapped_column(String(16))
+    citizen: Mapped[str] = mapped_column(String(16))
+    via: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    callback_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    outcome: Mapped[str | None] = mapped_column(String(24), nullable=True)  # from the outbound record
+    ended_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 class Alert(Base):
     __tablename__ = "alerts"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -229,6 +318,18 @@ class Alert(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     resolved_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    acknowledged_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class CallbackNote(Base):
+    """An operator's note on a call-back (a call record with outcome callback)."""
+    __tablename__ = "callback_notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[int] = mapped_column(BigInteger, default=now)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(String(500))
 
 
 class CallHour(Base):

@@ -23,9 +23,11 @@ INDEPENDENCE_DAY = "2016-08-24"
 DENY = {"+7": "Russia", "+38064": "occupied Luhansk region", "+380622": "occupied Donetsk",
         "+380623": "occupied Donetsk"}
 
+# max_calls: the centre's lines (Centre.capacity), shared by the gateways that dial it (controller.capacity):
+# Mariupol's centre and its reserve have a line for each of the four cities once Toretsk is switched over
 CENTRES = {
-    "mariupol-102": {"number": "+380629000102", "ring_timeout_s": 25, "max_calls": 3},
-    "mariupol-reserve": {"number": "+380629000112", "ring_timeout_s": 25, "max_calls": 2},
+    "mariupol-102": {"number": "+380629000102", "ring_timeout_s": 25, "max_calls": 4},
+    "mariupol-reserve": {"number": "+380629000112", "ring_timeout_s": 25, "max_calls": 4},
     "info-505": {"number": "+380629000505", "ring_timeout_s": 20, "max_calls": 4},
     "donetsk-102": {"number": "+380622000102", "ring_timeout_s": 25},
     "toretsk-duty": {"number": "+380624720102", "ring_timeout_s": 30, "max_calls": 1},
@@ -38,8 +40,10 @@ CITIES = {
     "gw-toretsk-1": "Toretsk",
 }
 
-# every reference gateway: citizens' 102 on gsm1, the 505 line on fxo1, an old line on gsm3; centres via gsm2
-PORTS = {"gsm1": "102", "fxo1": "505", "gsm3": "102-old"}
+# every reference gateway is a four-module board: citizens' 102 on gsm1, the 505 line on gsm3, the old
+# Donetsk line on gsm4; the centres are dialled via gsm2. The demo, `preview` and `table reference` share it.
+PROFILE = "esp32-wrover-4gsm"
+PORTS = {"gsm1": "102", "gsm3": "505", "gsm4": "102-old"}
 OUT_PORTS = ["gsm2"]
 
 
@@ -48,11 +52,12 @@ def gateway_key(gateway: str) -> str:
     return hashlib.sha256(b"citygate reference " + gateway.encode()).hexdigest()
 
 
-def seed(s: Session, profile: str = "esp32-2gsm", ports: dict[str, str] | None = None,
+def seed(s: Session, profile: str = PROFILE, ports: dict[str, str] | None = None,
          out_ports: list[str] | None = None) -> None:
     ports = ports or PORTS
-    services = {"102": Service(number="102", name="Police"), "505": Service(number="505", name="Citizens' information"),
-                "102-old": Service(number="1020", name="Police, old Donetsk line")}
+    services = {"102": Service(number="102", name="Police", closed_on_holidays=False),
+                "505": Service(number="505", name="Citizens' information", closed_on_holidays=True),
+                "102-old": Service(number="1020", name="Police, old Donetsk line", closed_on_holidays=False)}
     s.add_all(services.values())
     for code, c in CENTRES.items():
         s.add(Centre(code=code, name=code, number=c["number"], capacity=c.get("max_calls"),

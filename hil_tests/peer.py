@@ -32,6 +32,8 @@ class ControllerPeer:
         self.records: dict[tuple[str, str, int], dict] = {}
         self.batches: dict[str, int] = {}
         self.duplicates = 0
+        self.drop_events = 0  # the next N events messages are lost on the way (not stored, not acked)
+        self.dropped = 0
         self.results: dict[str, dict] = {}
         self._ids = itertools.count(1)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
@@ -74,6 +76,9 @@ class ControllerPeer:
                 self.states[gw] = body
             elif kind == "cmd_result":
                 self.results[body.get("id", "?")] = body
+            elif kind == "events" and "records" in body and self.drop_events > 0:
+                self.drop_events -= 1
+                self.dropped += 1
             elif kind == "events" and "records" in body:
                 sid = body["store_id"]
                 self.batches[gw] = self.batches.get(gw, 0) + 1

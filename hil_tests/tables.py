@@ -51,3 +51,75 @@ def big_table(gateway: str = "gw-bench-1", limit: int = MAX_BODY, deny: int = 30
             return body
         body = candidate
         i += 1
+
+
+def route_heavy_table(gateway: str = "gw-bench-1", limit: int = MAX_BODY, version: int = 1) -> bytes:
+    """A valid table body as close to `limit` bytes as whole routes allow, made of the smallest routes.
+
+    Two targets and as many one-target routes (each a caller prefix on a port) as fit: the most
+    route objects a 32 KiB table can hold, the other worst case for the board's heap.
+    """
+    doc = {
+        "schema": 1, "gateway": gateway, "version": version, "issued_at": 1700000000, "tz": "UTC0",
+        "deny": [], "closed": [],
+        "targets": {"a": {"number": "+380620000001", "via": ["gsm1"]},
+                    "b": {"number": "+380620000002", "via": ["gsm2"]}},
+        "routes": [],
+    }
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    i = 0
+    while True:
+        doc["routes"].append({"id": f"r{i}", "port": PORTS[i % 2], "caller": [f"+3805{i:05d}"],
+                              "targets": ["a" if i % 2 else "b"]})
+        candidate = json.dumps(doc, separators=(",", ":")).encode()
+        if len(candidate) > limit:
+            doc["routes"].pop()
+            return body
+        body = candidate
+        i += 1
+
+
+def _fill_routes(doc: dict, limit: int, route) -> bytes:
+    """Append route(i) to doc["routes"] while the compact body stays within `limit`; the body."""
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    i = 0
+    while True:
+        doc["routes"].append(route(i))
+        candidate = json.dumps(doc, separators=(",", ":")).encode()
+        if len(candidate) > limit:
+            doc["routes"].pop()
+            return body
+        body = candidate
+        i += 1
+
+
+def _few_targets(gateway: str, version: int, n: int = 2) -> dict:
+    ids = "abcdefghijklmnop"[:n]
+    return {"schema": 1, "gateway": gateway, "version": version, "issued_at": 1700000000, "tz": "UTC0",
+            "targets": {t: {"number": f"+3806200000{k:02d}", "via": [PORTS[k % 2]]} for k, t in enumerate(ids)},
+            "routes": []}
+
+
+def bare_routes_table(gateway: str = "gw-bench-1", limit: int = MAX_BODY, version: int = 1) -> bytes:
+    """As many of the smallest routes as fit, none naming callers: the most routes a 32 KiB table holds."""
+    return _fill_routes(_few_targets(gateway, version), limit,
+                        lambda i: {"id": f"r{i}", "port": PORTS[i % 2], "targets": ["a" if i % 2 else "b"]})
+
+
+def many_callers_table(gateway: str = "gw-bench-1", limit: int = MAX_BODY, version: int = 1,
+                       callers: int = 40) -> bytes:
+    """Routes of `callers` caller prefixes each: the most prefix text a 32 KiB table holds."""
+    return _fill_routes(_few_targets(gateway, version), limit, lambda i: {
+        "id": f"r{i}", "port": PORTS[i % 2], "targets": ["a"],
+        "caller": [f"+38{i:03d}{k:02d}" for k in range(callers)]})
+
+
+def distinct_routes_table(gateway: str = "gw-bench-1", limit: int = MAX_BODY, version: int = 1) -> bytes:
+    """Small routes each with its own list of one to three targets (of sixteen): no target list is shared,
+    so each route keeps a tuple of its own."""
+    doc = _few_targets(gateway, version, 16)
+    ids = "abcdefghijklmnop"
+    return _fill_routes(doc, limit, lambda i: {
+        "id": f"r{i}", "port": PORTS[i % 3],
+        "targets": [ids[i % 16], ids[(i // 16) % 16], ids[(i // 256) % 16]][:1 + i % 3],
+        **({"strategy": "round_robin"} if i % 2 else {})})

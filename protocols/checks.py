@@ -10,6 +10,13 @@ import sys
 
 from protocols.errors import ContractError
 
+# The JSON layer's bounds, for every payload and table body (both interpreters)
+MAX_DEPTH = 32  # lists and objects nested in each other
+INT_MIN = -(2 ** 63)  # integers fit in 64 bits
+INT_MAX = 2 ** 63 - 1
+TOO_DEEP = "is nested more than 32 deep"
+INT_RANGE = "holds an integer outside -2^63..2^63-1"
+
 _DIGITS = "0123456789"
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -92,22 +99,70 @@ def is_hex(s, length):
 
 
 def no_floats(v, path):
-    """Refuse a float anywhere inside `v`; the contract has none (the error names where)."""
+    """Refuse a float anywhere inside `v`; the contract has none (the error names where).
+
+    Object members are visited in sorted key order: MicroPython's dicts do not keep insertion
+    order, and both interpreters must name the same float."""
+    if _first_odd(v, path):
+        raise ContractError(path, "must hold only JSON values (string-keyed objects, lists, str, int, bool, None)")
+
+
+def _first_odd(v, path):
+    """Raise at the first float (sorted keys); True when something else JSON lacks is inside."""
     t = type(v)
     if t is float:
         raise ContractError(path, "floats are not allowed, use an integer")
     if t is dict:
         for k in v:
-            no_floats(v[k], at(path, str(k)))
-    elif t is list:
+            if type(k) is not str:
+                return True
+        odd = False
+        for k in sorted(v):
+            odd = _first_odd(v[k], at(path, k)) or odd
+        return odd
+    if t is list:
+        odd = False
         for i in range(len(v)):
-            no_floats(v[i], item(path, i))
+            odd = _first_odd(v[i], item(path, i)) or odd
+        return odd
+    return t not in _JSON
+
+
+def _deeper(v, depth):
+    """True when a list or object inside `v` (itself at `depth`) is nested more than MAX_DEPTH deep."""
+    if depth > MAX_DEPTH:
+        return True
+    t = type(v)
+    if t is dict:
+        v = v.values()
+    elif t is not list:
+        return False
+    for x in v:
+        t = type(x)
+        if (t is dict or t is list) and _deeper(x, depth + 1):
+            return True
+    return False
+
+
+def explain(value, path, floats=False):
+    """Raise the contract's error for a value `not_plain_json` flagged (or that held a float in its text):
+    too deep (at `path`), else the first float's path, else odd types (at `path`)."""
+    t = type(value)
+    if (t is dict or t is list) and _deeper(value, 1):
+        raise ContractError(path, TOO_DEEP)
+    no_floats(value, path)
+    if floats:  # a float the parser saw but a repeated key replaced
+        raise ContractError(path, "floats are not allowed, use an integer")
 
 
 def parse_json(data, path, max_bytes=None):
     """bytes or str -> JSON value, with contract errors instead of parser errors.
 
-    Parses the bytes as they are (no decoded copy): a 32 KiB table must load
+    The same texts are accepted on CPython and MicroPython: strict JSON (RFC 8259) in UTF-8,
+    no floats, no lone surrogates, integers within 64 bits, at most MAX_DEPTH levels of nesting
+    (MicroPython's own parser is laxer: protocols.jsonstrict walks the bytes first there).
+    Errors found in the text name `path`; a float's error names where the float is.
+    Parses the bytes as they are (no decoded copy on MicroPython): a 32 KiB table must load
     inside a small heap.
     """
     t = type(data)
@@ -120,46 +175,65 @@ def parse_json(data, path, max_bytes=None):
         if size > max_bytes:
             raise ContractError(path, "is " + str(size) + " bytes, more than the " + str(max_bytes) + " allowed")
     try:
-        if _CPYTHON:  # the parser refuses floats as it meets them: no second walk over the value
-            return json.loads(data, parse_float=_refuse_float, parse_constant=_refuse_float)
-        value = json.loads(data)
+        if _CPYTHON:
+            value, floats = _loads_cpython(data, t is str, path)
+        else:
+            from protocols import jsonstrict  # imported once a board parses: the boot's imports are tight
+
+            found = jsonstrict.check(data.encode() if t is str else data, path)
+            value = json.loads(data)
+            if found & jsonstrict.PAIRS:
+                value = jsonstrict.join_pairs(value)
+            floats = found & jsonstrict.FLOATS
+    except ContractError:
+        raise
     except MemoryError:
         raise ContractError(path, "does not fit in this gateway's memory")
-    except _Float:  # parse again to say where the float is
-        no_floats(json.loads(data), path)
-        raise ContractError(path, "floats are not allowed, use an integer")
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError too
         raise ContractError(path, "is not valid JSON (or not UTF-8)")
-    if not_plain_json(value):  # parsed JSON holds nothing odd but floats
-        no_floats(value, path)
+    except RuntimeError:  # RecursionError: far deeper than MAX_DEPTH
+        raise ContractError(path, TOO_DEEP)
+    if floats or not_plain_json(value):
+        explain(value, path, floats)
     return value
 
 
-_CPYTHON = sys.implementation.name != "micropython"
+def check_json(data, path):
+    """parse_json's checks without keeping the value: on MicroPython a walk that builds nothing
+    (a field the reader ignores may be large), parsed only to name where a float is."""
+    if _CPYTHON or type(data) is str:
+        parse_json(data, path)
+        return
+    from protocols import jsonstrict
+
+    if jsonstrict.check(data, path) & jsonstrict.FLOATS:
+        parse_json(data, path)
 
 
-class _Float(Exception):
-    pass
-
-
-def _refuse_float(text):
-    raise _Float()
+CPYTHON = _CPYTHON = sys.implementation.name != "micropython"
+if _CPYTHON:  # kept out of MicroPython's heap: the board never runs it
+    from protocols.cpjson import loads as _loads_cpython
 
 
 _JSON = (type(None), bool, int, str)
 
 
-def not_plain_json(v):
-    """True when `v` holds a float or anything else JSON lacks (cheap: builds no paths)."""
+def not_plain_json(v, depth=1):
+    """True when `v` holds a float or anything else JSON lacks, or nests more than MAX_DEPTH deep
+    (cheap: builds no paths)."""
     t = type(v)
     if t is dict:
+        if depth > MAX_DEPTH:
+            return True
         for k in v:
             x = v[k]
-            if type(k) is not str or (type(x) not in _JSON and not_plain_json(x)):
+            if type(k) is not str or (type(x) not in _JSON and not_plain_json(x, depth + 1)):
                 return True
     elif t is list:
+        if depth > MAX_DEPTH:
+            return True
         for x in v:
-            if type(x) not in _JSON and not_plain_json(x):
+            if type(x) not in _JSON and not_plain_json(x, depth + 1):
                 return True
     else:
         return t not in _JSON

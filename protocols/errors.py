@@ -1,6 +1,11 @@
 """Error type shared by every validator of the contract."""
 
 
+# How the reason of an error from a decoder's safety net starts: an exception the decoder did not
+# expect (a bug to fix), turned into the contract's error so that nothing else ever leaves a decoder.
+UNEXPECTED = "unexpected "
+
+
 class ContractError(ValueError):
     """A payload broke the contract.
 

@@ -73,7 +73,7 @@ def value_end(b, i, path):
 
 def members(b, i, path):
     """b[i] starts an object: list of (key, start, end) for its members."""
-    import json
+    from protocols import checks
 
     if i >= len(b) or b[i] != 123:
         raise ContractError(path, "must be a JSON object")
@@ -85,7 +85,7 @@ def members(b, i, path):
         if i >= len(b) or b[i] != 34:
             _bad(path, "expected a key at byte " + str(i))
         e = _string_end(b, i, path)
-        key = json.loads(b[i:e])
+        key = checks.parse_json(b[i:e], path)  # strict, as every value is
         i = _ws(b, e)
         if i >= len(b) or b[i] != 58:
             _bad(path, "expected ':' at byte " + str(i))
@@ -136,10 +136,11 @@ _ESCAPES = {34: 34, 92: 92, 47: 47, 98: 8, 102: 12, 110: 10, 114: 13, 116: 9}
 
 
 def _hex4(b, i, path):
-    try:
-        return int(bytes(b[i:i + 4]), 16) if len(b) >= i + 4 else _bad(path, "short \\u escape")
-    except ValueError:
+    """Four hex digits at b[i] (checked first: int() would take spaces and underscores too)."""
+    h = bytes(b[i:i + 4])
+    if len(h) < 4 or h.strip(b"0123456789abcdefABCDEF"):
         _bad(path, "bad \\u escape")
+    return int(h.decode(), 16)
 
 
 def unescape_to_front(buf, s, e, path):

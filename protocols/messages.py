@@ -1,19 +1,83 @@
 """Codecs of the MQTT messages (DESIGN §3) and outbox records (DESIGN §6).
 
 `validate`, `decode` and `encode` for the kinds in `KINDS` (`table` is protocols.routing's): types checked exactly,
-floats refused anywhere, unknown fields ignored. A `MessageError` names the bad field (`records[3].outcome`;
-`payload` for the whole message) and a reason. Constructors build dicts without checking them: `encode` does.
+floats refused anywhere, unknown fields ignored (`decode("state")` returns only the fields below). A `MessageError`
+names the bad field (`records[3].outcome`; `payload` for the whole message) and a reason; nothing else leaves
+`decode`, whatever the bytes, and CPython and MicroPython accept the same payloads (protocols.checks.parse_json).
+Constructors build dicts without checking them (`encode` does) but cut free text to its bound.
+
+Bounds, the same on both interpreters (what a stored record or state may hold):
+- times (call `start`, records' `at`, state `clock`): UTC seconds, TIME_MIN (2000-01-01T00:00Z) <= t < TIME_MAX
+  (2100-01-01T00:00Z);
+- every seq, version and count (seq, last_seq, first_seq, acked seq, table version, boot, heap and outbox
+  figures, counter values): an integer 0 <= n < SEQ_LIMIT (2^53); `dropped` records: first_seq <= last_seq < seq,
+  count <= last_seq - first_seq + 1; call `attempts` <= MAX_ATTEMPTS, `ring_s` and `talk_s` <= MAX_CALL_S;
+- text, in characters: caller <= 32, call reason 1-32, record `t` 1-16, alarm code 1-48, alarm detail <= 256,
+  fw <= 64, profile <= 32, store_id and cmd id 1-64, cmd op 1-32, cmd_result error and table_ack reason <= 256;
+- state `ports`: at most 16, each {"kind": port kind name, "ready": bool, "reg": 0-255|null, "csq": 0-255|null,
+  "calls": n, "garbage": n}; counters: at most 1024 routes or targets, 64 counts each (names 1-32 characters);
+- cmd `args` and cmd_result `result`: at most MAX_JSON (4096) characters as compact JSON; the args of the ops
+  `call` and `probe` (DESIGN §5a) are checked too (agent and citizen numbers, via a port name, ring_timeout_s
+  1-MAX_RING_S; a target id), errors at `args.<field>`;
+- `outbound` and `probe` records (DESIGN §5a): cmd id 1-64, agent and citizen numbers, ring_s and talk_s <=
+  MAX_CALL_S; a probe's port a port name or null (never dialled), pdd_ms 0-MAX_PDD_MS or null (no alerting);
+- any payload: strict JSON in UTF-8, integers within 64 bits, nested at most 32 deep.
 """
 
 import json
 import sys
 
 from protocols import checks
-from protocols.errors import ContractError
+from protocols.builders import (  # noqa: F401  (the contract's bounds and constructors)
+    MAX_ATTEMPTS,
+    MAX_CALL_S,
+    MAX_CALLER,
+    MAX_CODE,
+    MAX_COUNT_NAME,
+    MAX_COUNTED,
+    MAX_COUNTS,
+    MAX_DETAIL,
+    MAX_ERROR,
+    MAX_FW,
+    MAX_ID,
+    MAX_JSON,
+    MAX_KIND,
+    MAX_OP,
+    MAX_PDD_MS,
+    MAX_PORTS,
+    MAX_PROFILE,
+    MAX_REASON,
+    MAX_RING_S,
+    MAX_SIGNAL,
+    SEQ_LIMIT,
+    TIME_MAX,
+    TIME_MIN,
+    alarm_record,
+    call_record,
+    clip,
+    cmd,
+    cmd_result,
+    counters_record,
+    dropped_record,
+    events,
+    events_ack,
+    fit_record,
+    fit_time,
+    outbound_record,
+    probe_record,
+    state,
+    table_ack,
+    will,
+)
+from protocols.errors import UNEXPECTED, ContractError  # noqa: F401  (UNEXPECTED: the contract's name)
 
 KINDS = ("state", "will", "table_ack", "events", "events_ack", "cmd", "cmd_result")
-RECORD_KINDS = ("call", "counters", "alarm", "dropped")
+RECORD_KINDS = ("call", "counters", "alarm", "dropped", "outbound", "probe")
 OUTCOMES = ("answered", "abandoned", "failed", "rejected", "after_hours", "callback", "denied")
+OUTBOUND_OUTCOMES = ("answered", "agent_no_answer", "citizen_no_answer", "citizen_busy", "failed")
+# What the controller counts per gateway, UTC hour, route and target (its call_hours columns).
+HOUR_COUNTS = ("offered",) + OUTCOMES + ("talk_s", "ring_s")
+PROBE_OUTCOMES = ("ringing", "busy", "no_answer", "unreachable", "failed", "denied")
 # The call `reason` vocabulary; readers accept any other non-empty string too.
 REASONS = ("ok", "no_route", "after_hours", "closed_day", "all_busy", "denied", "busy", "no_answer", "failed",
            "caller_hangup")
@@ -22,106 +86,191 @@ MAX_RECORDS = 500
 
 _ROOT = "payload"
 _CPYTHON = sys.implementation.name != "micropython"
+NO_ROUTE = "-"  # the counters' key for calls that matched no route
 
 
 class MessageError(ContractError):
     """A message broke the contract: `path` names the field, `reason` says why."""
 
 
-# A field check is a type (matched exactly) or a predicate giving True when the value is fine, else False
-# (reason in _WHY) or (subpath, reason) for a fault inside it. Paths are only built once something fails.
-
-_PORT = "a port name matching [a-z][a-z0-9]{0,15}"
-_IDENT = "an id matching [A-Za-z0-9][A-Za-z0-9_.-]{0,47}"
-_WHY = {int: "must be an integer", str: "must be a string", bool: "must be true or false", dict: "must be an object",
-        list: "must be a list", checks.is_port_name: "must be " + _PORT, checks.is_ident: "must be " + _IDENT}
-
-
-def _why(reason, pred):
-    _WHY[pred] = reason
-    return pred
-
-
-_is_nat = _why("must be an integer >= 0", lambda v: type(v) is int and v >= 0)
-_is_pos = _why("must be an integer >= 1", lambda v: type(v) is int and v >= 1)
-_is_text = _why("must be a non-empty string", lambda v: type(v) is str and v != "")
-_is_id64 = _why("must be a string of 1 to 64 characters", lambda v: type(v) is str and 1 <= len(v) <= 64)
-_is_sha = _why("must be 64 lowercase hex digits", lambda v: checks.is_hex(v, 64))
-_is_status = _why("must be applied or rejected", lambda v: type(v) is str and v in STATUSES)
-_is_outcome = _why("must be one of " + ", ".join(OUTCOMES), lambda v: type(v) is str and v in OUTCOMES)
-_is_false = _why("must be false in the will", lambda v: v is False)
-
-
-def _map(key_ok, key_reason, value_ok):
-    """An object whose keys pass `key_ok` and whose values pass `value_ok`."""
-    def ok(v):
-        if type(v) is not dict:
-            return False
-        for k in v:
-            if not key_ok(k):
-                return (str(k), key_reason)
-            r = type(v[k]) is value_ok if type(value_ok) is type else value_ok(v[k])
-            if r is not True:
-                return (checks.at(str(k), r[0]), r[1]) if type(r) is tuple else (str(k), _WHY[value_ok])
-        return True
-    return _why("must be an object", ok)
-
-
-_ports = _map(checks.is_port_name, "is not " + _PORT, dict)
-NO_ROUTE = "-"  # the counters' key for calls that matched no route
-
-
-def _is_counted(k):
-    return k == NO_ROUTE or checks.is_ident(k)
-
-
-_counts = _map(_is_counted, "is not " + _IDENT + ' or "-"', _map(_is_text, "must be a non-empty name", _is_nat))
+# A field's check is data, read by _ok (cheap) and _fault (the path and reason, only once it failed):
+# a type (matched exactly), ("i", lo, hi): an integer lo <= v < hi, ("s", lo, hi): a string of lo..hi
+# characters, ("e", values): one of them, ("p", predicate, reason), ("m", key check, value check, most):
+# an object, ("o", spec): an object checked against a spec, ("j",): any JSON of at most MAX_JSON characters.
+# No closures and no reasons built up front: the board holds all of this in a small heap.
 _OPT, _REQ, _NULL, _REQ_NULL = 0, 1, 2, 3
+_ABSENT = object()
+_NAT = ("i", 0, SEQ_LIMIT)
+_POS = ("i", 1, SEQ_LIMIT)
+_TIME = ("i", TIME_MIN, TIME_MAX)
+_ID64 = ("s", 1, MAX_ID)
+_SHA = ("p", lambda v: checks.is_hex(v, 64), "must be 64 lowercase hex digits")
+_PORT_NAME = ("p", checks.is_port_name, "must be a port name matching [a-z][a-z0-9]{0,15}")
+_IDENT = ("p", checks.is_ident, "must be an id matching [A-Za-z0-9][A-Za-z0-9_.-]{0,47}")
+_SIGNAL = ("i", 0, MAX_SIGNAL + 1)
+# a port's entry in the state: today {"kind": "gsm"|"fxo", "ready", "reg", "csq", "calls", "garbage"}
+_PORT_ENTRY = (("kind", _PORT_NAME, _OPT), ("ready", bool, _OPT), ("reg", _SIGNAL, _NULL), ("csq", _SIGNAL, _NULL),
+               ("calls", _NAT, _OPT), ("garbage", _NAT, _OPT))
+_PORTS = ("m", _PORT_NAME, ("o", _PORT_ENTRY), MAX_PORTS)
+_COUNTED = ("p", lambda k: k == NO_ROUTE or checks.is_ident(k), 'must be an id matching '
+            '[A-Za-z0-9][A-Za-z0-9_.-]{0,47} or "-"')
+_COUNTS = ("m", _COUNTED, ("m", ("s", 1, MAX_COUNT_NAME), _NAT, MAX_COUNTS), MAX_COUNTED)
+_JSON = ("j",)
+_SECS = ("i", 0, MAX_CALL_S + 1)
+_NUMBER = ("p", checks.is_number, "must be a number: E.164 (+ then 2-15 digits, not starting with 0) or 2-15 digits")
+
+_STATE = (("online", bool, _REQ), ("fw", ("s", 0, MAX_FW), _OPT), ("store_id", _ID64, _OPT), ("boot", _NAT, _OPT),
+          ("table_version", _NAT, _NULL), ("table_sha256", _SHA, _NULL), ("last_seq", _NAT, _OPT),
+          ("ports", _PORTS, _OPT), ("heap_free", _NAT, _OPT), ("uptime_s", _NAT, _OPT), ("clock", _TIME, _NULL),
+          ("profile", ("s", 0, MAX_PROFILE), _OPT), ("heap_min_free", _NAT, _OPT), ("calls", _NAT, _OPT),
+          ("outbox", _NAT, _OPT), ("calls_in_progress", _NAT, _OPT))
+_WILL = (("online", ("p", lambda v: v is False, "must be false in the will"), _REQ),) + _STATE[1:]
+_TABLE_ACK = (("version", _NAT, _REQ), ("sha256", _SHA, _REQ_NULL), ("status", ("e", STATUSES), _REQ),
+              ("reason", ("s", 0, MAX_ERROR), _NULL))
+_EVENTS = (("store_id", _ID64, _REQ), ("records", list, _REQ))
+_EVENTS_ACK = (("store_id", _ID64, _REQ), ("seq", _NAT, _REQ))
+_CMD = (("id", _ID64, _REQ), ("op", ("s", 1, MAX_OP), _REQ), ("args", ("o", None), _OPT))
+_CMD_RESULT = (("id", _ID64, _REQ), ("ok", bool, _REQ), ("result", _JSON, _OPT), ("error", ("s", 1, MAX_ERROR), _NULL))
+_HEAD = (("seq", _POS, _REQ), ("t", ("s", 1, MAX_KIND), _REQ))
+_CALL = (("start", _TIME, _REQ), ("port", _PORT_NAME, _REQ), ("caller", ("s", 0, MAX_CALLER), _REQ_NULL),
+         ("route", _IDENT, _REQ_NULL), ("outcome", ("e", OUTCOMES), _REQ), ("target", _IDENT, _REQ_NULL),
+         ("attempts", ("i", 0, MAX_ATTEMPTS + 1), _REQ), ("ring_s", _SECS, _REQ), ("talk_s", _SECS, _REQ),
+         ("reason", ("s", 1, MAX_REASON), _REQ))
+_COUNTERS = (("at", _TIME, _REQ), ("routes", _COUNTS, _REQ), ("targets", _COUNTS, _REQ), ("dropped", _NAT, _OPT))
+_ALARM = (("at", _TIME, _REQ), ("code", ("s", 1, MAX_CODE), _REQ), ("detail", ("s", 0, MAX_DETAIL), _REQ),
+          ("port", _PORT_NAME, _NULL))
+_DROPPED = (("at", _TIME, _REQ), ("count", _POS, _REQ), ("first_seq", _POS, _REQ), ("last_seq", _POS, _REQ))
+_OUTBOUND = (("cmd", _ID64, _REQ), ("start", _TIME, _REQ), ("port", _PORT_NAME, _REQ), ("agent", _NUMBER, _REQ),
+             ("citizen", _NUMBER, _REQ), ("outcome", ("e", OUTBOUND_OUTCOMES), _REQ), ("ring_s", _SECS, _REQ),
+             ("talk_s", _SECS, _REQ))
+_PROBE = (("start", _TIME, _REQ), ("target", _IDENT, _REQ), ("port", _PORT_NAME, _REQ_NULL),
+          ("outcome", ("e", PROBE_OUTCOMES), _REQ), ("pdd_ms", ("i", 0, MAX_PDD_MS + 1), _REQ_NULL))
+_RECORDS = {"call": _CALL, "counters": _COUNTERS, "alarm": _ALARM, "dropped": _DROPPED, "outbound": _OUTBOUND,
+            "probe": _PROBE}
+# the args of the commands of DESIGN §5a (other ops: any object)
+_ARGS = {"call": (("agent", _NUMBER, _REQ), ("citizen", _NUMBER, _REQ), ("via", _PORT_NAME, _OPT),
+                  ("ring_timeout_s", ("i", 1, MAX_RING_S + 1), _OPT)),
+         "probe": (("target", _IDENT, _REQ),)}
+
+
+def _ok(c, v):
+    """True when `v` passes check `c` (see above)."""
+    if type(c) is type:
+        return type(v) is c
+    k = c[0]
+    if k == "i":
+        return type(v) is int and c[1] <= v < c[2]
+    if k == "s":
+        return type(v) is str and c[1] <= len(v) <= c[2]
+    if k == "p":
+        return c[1](v)
+    if k == "e":
+        return type(v) is str and v in c[1]
+    return _fault(c, v) is None
+
+
+def _fault(c, v):
+    """None when `v` passes check `c`, else (subpath, reason); an object's members in sorted key order,
+    so both interpreters name the same one (MicroPython's dicts do not keep insertion order)."""
+    if type(c) is type:
+        return None if type(v) is c else ("", _TYPES[c])
+    k = c[0]
+    if k == "m" or k == "o":
+        if type(v) is not dict:
+            return ("", "must be an object")
+        if k == "o":
+            if c[1] is None:
+                return _too_big(v)
+            for key, want, flags in c[1]:
+                x = v.get(key, _ABSENT)
+                if x is not _ABSENT and not (x is None and flags & _NULL) and not _ok(want, x):
+                    return _under(key, want, x, flags)
+            return None
+        if len(v) > c[3]:
+            return ("", "has " + str(len(v)) + " members, more than the " + str(c[3]) + " allowed")
+        for key in v:
+            if not _ok(c[1], key) or not _ok(c[2], v[key]):
+                break
+        else:
+            return None
+        for key in sorted(v):
+            if not _ok(c[1], key):
+                return (key, "is not a valid key: " + _fault(c[1], key)[1])
+            if not _ok(c[2], v[key]):
+                return _under(key, c[2], v[key], 0)
+        return None
+    if k == "j":
+        return _too_big(v)
+    if _ok(c, v):
+        return None
+    if k == "i":
+        if c[1] == TIME_MIN:
+            return ("", "must be an integer, UTC seconds from 2000-01-01 to 2099-12-31 (946684800 to 4102444799)")
+        return ("", "must be an integer >= " + str(c[1]) + " and below " + ("2^53" if c[2] == SEQ_LIMIT else str(c[2])))
+    if k == "s":
+        return ("", "must be a " + ("non-empty " if c[1] else "") + "string of at most " + str(c[2]) + " characters")
+    if k == "e":
+        return ("", "must be " + (" or ".join(c[1]) if len(c[1]) == 2 else "one of " + ", ".join(c[1])))
+    return ("", c[2])
+
+
+def _under(key, want, x, flags):
+    sub, reason = _fault(want, x)
+    return (checks.at(key, sub) if sub else key, reason + (", or null" if flags & _NULL and not sub else ""))
+
+
+_TYPES = {int: "must be an integer", str: "must be a string", bool: "must be true or false",
+          dict: "must be an object", list: "must be a list"}
+
+
+def _too_big(v):
+    if (type(v) is dict or type(v) is list) and _json_size(v, MAX_JSON) > MAX_JSON:
+        return ("", "is more than " + str(MAX_JSON) + " characters as JSON")
+    return None
+
+
+def _json_size(v, limit):
+    """Characters of `v` as compact JSON (escapes not counted), counting stops past `limit`:
+    the same number on both interpreters, without building the text."""
+    t = type(v)
+    if t is str:
+        return len(v) + 2
+    if t is int:
+        return len(str(v))
+    if t is bool:
+        return 4 if v else 5
+    if t is list:
+        n = 1 + len(v) if v else 2
+        for x in v:
+            if n > limit:
+                break
+            n += _json_size(x, limit - n)
+        return n
+    if t is dict:
+        n = 1 + 2 * len(v) if v else 2
+        for k in v:
+            if n > limit:
+                break
+            n += len(k) + 2 + _json_size(v[k], limit - n)
+        return n
+    return 4  # null
 
 
 def _fields(obj, base, spec):
-    """Check `obj` (at path `base`; an int is the index of a record) against ((key, check, flags), ...)."""
+    """Check `obj` against a spec ((key, check, flags), ...); `base` is its path, or the index of a
+    record in `records` (a record's path is only built when it is wrong)."""
     for key, want, flags in spec:
         v = obj.get(key, _ABSENT)
         if v is _ABSENT:
             if flags & _REQ:
-                raise MessageError(checks.at(_path(base), key), "is required")
-            continue
-        if (type(v) is want) if type(want) is type else (want(v) is True):
-            continue
-        if v is None and flags & _NULL:
-            continue
-        r = want(v) if type(want) is not type else False  # only now: the reason and where
-        if type(r) is tuple:
-            raise MessageError(checks.at(checks.at(_path(base), key), r[0]), r[1])
-        raise MessageError(checks.at(_path(base), key), _WHY[want] + (" or null" if flags & _NULL else ""))
+                raise MessageError(checks.at(_base(base), key), "is required")
+        elif not (v is None and flags & _NULL) and not _ok(want, v):
+            sub, reason = _under(key, want, v, flags)
+            raise MessageError(checks.at(_base(base), sub), reason)
 
 
-_ABSENT = object()
-
-
-def _path(base):
+def _base(base):
     return checks.item("records", base) if type(base) is int else base
-
-
-_STATE = (("online", bool, _REQ), ("fw", str, _OPT), ("store_id", _is_id64, _OPT), ("boot", _is_nat, _OPT),
-          ("table_version", _is_nat, _NULL), ("table_sha256", _is_sha, _NULL), ("last_seq", _is_nat, _OPT),
-          ("ports", _ports, _OPT), ("heap_free", _is_nat, _OPT), ("uptime_s", _is_nat, _OPT), ("clock", int, _NULL))
-_WILL = (("online", _is_false, _REQ),) + _STATE[1:]
-_TABLE_ACK = (("version", _is_nat, _REQ), ("sha256", _is_sha, _REQ_NULL), ("status", _is_status, _REQ),
-              ("reason", str, _NULL))
-_EVENTS = (("store_id", _is_id64, _REQ), ("records", list, _REQ))
-_EVENTS_ACK = (("store_id", _is_id64, _REQ), ("seq", _is_nat, _REQ))
-_CMD = (("id", _is_id64, _REQ), ("op", _is_text, _REQ), ("args", dict, _OPT))
-_CMD_RESULT = (("id", _is_id64, _REQ), ("ok", bool, _REQ))
-_HEAD = (("seq", _is_pos, _REQ), ("t", _is_text, _REQ))
-_CALL = (("start", int, _REQ), ("port", checks.is_port_name, _REQ), ("caller", str, _REQ_NULL),
-         ("route", checks.is_ident, _REQ_NULL), ("outcome", _is_outcome, _REQ), ("target", checks.is_ident, _REQ_NULL),
-         ("attempts", _is_nat, _REQ), ("ring_s", _is_nat, _REQ), ("talk_s", _is_nat, _REQ), ("reason", _is_text, _REQ))
-_COUNTERS = (("at", int, _REQ), ("routes", _counts, _REQ), ("targets", _counts, _REQ), ("dropped", _is_nat, _OPT))
-_ALARM = (("at", int, _REQ), ("code", _is_text, _REQ), ("detail", str, _REQ), ("port", checks.is_port_name, _NULL))
-_DROPPED = (("at", int, _REQ), ("count", _is_pos, _REQ), ("first_seq", _is_pos, _REQ), ("last_seq", _is_pos, _REQ))
-_RECORDS = {"call": _CALL, "counters": _COUNTERS, "alarm": _ALARM, "dropped": _DROPPED}
 
 
 def _table_ack(obj):
@@ -145,32 +294,44 @@ def _events(obj):
     for i in range(n):
         rec = records[i]
         if type(rec) is not dict:
-            raise MessageError(_path(i), "must be an object")
-        _fields(rec, i, _HEAD)  # the record's path is built only when it is wrong
+            raise MessageError(checks.item("records", i), "must be an object")
+        _fields(rec, i, _HEAD)
         seq = rec["seq"]
         if seq <= prev:
-            raise MessageError(checks.at(_path(i), "seq"), "must be greater than the previous seq, " + str(prev))
+            raise MessageError(_at(i, "seq"), "must be greater than the previous seq, " + str(prev))
         prev = seq
         spec = _RECORDS.get(rec["t"])  # other kinds: only seq and t are checked
         if spec is not None:
             _fields(rec, i, spec)
             if spec is _DROPPED:
                 if rec["last_seq"] < rec["first_seq"]:
-                    raise MessageError(checks.at(_path(i), "last_seq"), "must be at least first_seq")
+                    raise MessageError(_at(i, "last_seq"), "must be at least first_seq")
+                if rec["last_seq"] >= seq:
+                    raise MessageError(_at(i, "last_seq"), "must be less than the record's own seq")
                 if rec["count"] > rec["last_seq"] - rec["first_seq"] + 1:
-                    raise MessageError(checks.at(_path(i), "count"), "must be at most last_seq - first_seq + 1")
+                    raise MessageError(_at(i, "count"), "must be at most last_seq - first_seq + 1")
+
+
+def _at(i, key):
+    return checks.at(checks.item("records", i), key)
+
+
+def _cmd(obj):
+    spec = _ARGS.get(obj["op"])
+    if spec is not None:
+        _fields(obj.get("args", {}), "args", spec)
 
 
 def _cmd_result(obj):
     if obj["ok"]:
         if obj.get("error") is not None:
             raise MessageError("error", "must be absent or null when ok is true")
-    elif not _is_text(obj.get("error")):
+    elif obj.get("error") is None:
         raise MessageError("error", "must be a non-empty string when ok is false")
 
 
 _KINDS = {"state": (_STATE, None), "will": (_WILL, None), "table_ack": (_TABLE_ACK, _table_ack),
-          "events": (_EVENTS, _events), "events_ack": (_EVENTS_ACK, None), "cmd": (_CMD, None),
+          "events": (_EVENTS, _events), "events_ack": (_EVENTS_ACK, None), "cmd": (_CMD, _cmd),
           "cmd_result": (_CMD_RESULT, _cmd_result)}
 
 
@@ -186,51 +347,49 @@ def _check(kind, obj):
     return obj
 
 
-_SURROGATES = "must not hold unpaired surrogates (\\ud800-\\udfff)"
-if _CPYTHON:
-    import re
-
-    # an escape \uD800-\uDFFF, or the three bytes such a code point would be in (json.loads lets them pass)
-    _SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
-
-
 def validate(kind, obj):
     """Check a message of `kind` (one of KINDS); return it unchanged or raise MessageError."""
     try:
-        if checks.not_plain_json(obj):
-            checks.no_floats(obj, "")  # names the path of a float
-            raise MessageError(_ROOT, "must hold only JSON values (string-keyed objects, lists, str, int, bool, None)")
+        if checks.not_plain_json(obj):  # a float (its path), nesting deeper than 32, or a non-JSON value
+            checks.explain(obj, "")
     except ContractError as e:
         raise MessageError(e.path or _ROOT, e.reason) from None
-    except RuntimeError:  # RecursionError on CPython
-        raise MessageError(_ROOT, "is nested too deeply") from None
     return _check(kind, obj)
 
 
-def _may_hold_surrogates(payload):
-    """In bytes, only a \\uD800-\\uDFFF escape or its encoded bytes can make one: a cheap look for
-    them spares re-encoding every message. A str may hold one as it is."""
-    if type(payload) is str:
-        return True
-    return _SURROGATE_ESCAPE.search(bytes(payload) if type(payload) is not bytes else payload) is not None
+def _known(obj, spec):
+    out = {}
+    for key, _, _ in spec:
+        if key in obj:
+            out[key] = obj[key]
+    return out
+
+
+def _known_state(obj):
+    """What a reader keeps of a state: the fields of the contract, each port with its known keys only."""
+    out = _known(obj, _STATE)
+    ports = out.get("ports")
+    if ports:
+        out["ports"] = {name: _known(ports[name], _PORT_ENTRY) for name in ports}
+    return out
 
 
 def decode(kind, payload, max_bytes=None):
-    """JSON text (bytes or str) -> validated dict; `state` takes the will too, a `cmd` gets default `args`."""
+    """JSON text (bytes or str) -> validated dict; `state` takes the will too and keeps only the
+    contract's fields, a `cmd` gets default `args`. Raises only MessageError, whatever the payload."""
     try:
-        obj = checks.parse_json(payload, "", max_bytes)
-        if _CPYTHON and _may_hold_surrogates(payload):  # "\\ud800" escapes give lone surrogates,
-            json.dumps(obj, ensure_ascii=False).encode()  # which no UTF-8 encoder takes
+        obj = _check(kind, checks.parse_json(payload, "", max_bytes))
+        if kind == "state" or kind == "will":
+            return _known_state(obj)
+        if kind == "cmd" and "args" not in obj:
+            obj["args"] = {}
+        return obj
+    except MessageError:
+        raise
     except ContractError as e:
         raise MessageError(e.path or _ROOT, e.reason) from None
-    except UnicodeError:
-        raise MessageError(_ROOT, _SURROGATES) from None
-    except RuntimeError:
-        raise MessageError(_ROOT, "is nested too deeply") from None
-    _check(kind, obj)
-    if kind == "cmd" and "args" not in obj:
-        obj["args"] = {}
-    return obj
+    except Exception as e:  # a bug here, not the payload's fault: still only the contract's error leaves
+        raise MessageError(_ROOT, UNEXPECTED + type(e).__name__ + ": " + str(e)) from None
 
 
 def encode(kind, obj):
@@ -241,66 +400,4 @@ def encode(kind, obj):
             return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
         return json.dumps(obj, separators=(",", ":")).encode()
     except UnicodeError:  # MemoryError passes: not the message's fault, send a smaller batch
-        raise MessageError(_ROOT, _SURROGATES) from None
-
-
-# Constructors. Optional arguments left at None are omitted (absent = null).
-
-def state(online=True, fw=None, store_id=None, boot=None, table_version=None, table_sha256=None,
-          last_seq=None, ports=None, heap_free=None, uptime_s=None, clock=None):
-    msg = {"online": online}
-    for key, value in (("fw", fw), ("store_id", store_id), ("boot", boot), ("table_version", table_version),
-                       ("table_sha256", table_sha256), ("last_seq", last_seq), ("ports", ports),
-                       ("heap_free", heap_free), ("uptime_s", uptime_s), ("clock", clock)):
-        if value is not None:
-            msg[key] = value
-    return msg
-
-
-def will():
-    return {"online": False}
-
-
-def table_ack(version, sha256, status, reason=None):
-    return {"version": version, "sha256": sha256, "status": status, "reason": reason}
-
-
-def events(store_id, records):
-    return {"store_id": store_id, "records": records}
-
-
-def events_ack(store_id, seq):
-    return {"store_id": store_id, "seq": seq}
-
-
-def cmd(id, op, args=None):
-    return {"id": id, "op": op, "args": {} if args is None else args}
-
-
-def cmd_result(id, ok, result=None, error=None):
-    if ok:
-        return {"id": id, "ok": ok, "result": result}
-    return {"id": id, "ok": ok, "error": error}
-
-
-def call_record(seq, start, port, caller, route, outcome, target, attempts, ring_s, talk_s, reason):
-    return {"seq": seq, "t": "call", "start": start, "port": port, "caller": caller, "route": route, "outcome": outcome,
-            "target": target, "attempts": attempts, "ring_s": ring_s, "talk_s": talk_s, "reason": reason}
-
-
-def counters_record(seq, at, routes, targets, dropped=None):
-    rec = {"seq": seq, "t": "counters", "at": at, "routes": routes, "targets": targets}
-    if dropped is not None:
-        rec["dropped"] = dropped
-    return rec
-
-
-def alarm_record(seq, at, code, detail, port=None):
-    rec = {"seq": seq, "t": "alarm", "at": at, "code": code, "detail": detail}
-    if port is not None:
-        rec["port"] = port
-    return rec
-
-
-def dropped_record(seq, at, count, first_seq, last_seq):
-    return {"seq": seq, "t": "dropped", "at": at, "count": count, "first_seq": first_seq, "last_seq": last_seq}
+        raise MessageError(_ROOT, "must not hold unpaired surrogates (\\ud800-\\udfff)") from None

@@ -8,27 +8,47 @@ preview a call before a table is pushed.
 
 import json
 
-from protocols import checks, jsonscan, tz
-from protocols.errors import ContractError
+from protocols import callerset, checks, jsonscan, tz
+from protocols.errors import UNEXPECTED, ContractError
 from protocols.sign import hmac_sha256, same_digest, sha256_hex, to_key
-from protocols.table import MAX_BODY, Table, TableError, load  # noqa: F401  (the contract's names)
+from protocols.table import (  # noqa: F401  (MAX_BODY, Table, TableError, load: the contract's names)
+    AFTER_HOURS,
+    CLOSED,
+    FALLBACK,
+    HOURS,
+    MAX_BODY,
+    MENU,
+    PORT,
+    STRATEGY,
+    Table,
+    TableError,
+    load,
+)
 
 MAX_ENVELOPE = 3 * MAX_BODY
-ACTIONS = ("dial", "reject", "callback", "forward")
+ACTIONS = ("dial", "reject", "callback", "forward", "menu")
 REASONS = ("ok", "no_route", "after_hours", "closed_day", "all_busy", "denied")
 
 
 class Decision:
-    """What to do with one inbound call."""
+    """What to do with one inbound call; `menu` and `option` only when a menu is involved (DESIGN §5a)."""
 
-    def __init__(self, action, route, targets, reason):
+    def __init__(self, action, route, targets, reason, menu=None, option=None, fallback=None, turn_key=None):
         self.action = action
         self.route = route
         self.targets = targets
         self.reason = reason
+        self.menu = menu
+        self.option = option
+        self.fallback = fallback  # a "dial": the action to apply when no target answers (not in as_dict)
+        self.turn_key = turn_key  # a round-robin "dial": the key of its turn (turn_key_of), to advance after
 
     def as_dict(self):
-        return {"action": self.action, "route": self.route, "targets": self.targets, "reason": self.reason}
+        d = {"action": self.action, "route": self.route, "targets": self.targets, "reason": self.reason}
+        if self.menu is not None:
+            d["menu"] = self.menu
+            d["option"] = self.option
+        return d
 
     def __eq__(self, other):
         return isinstance(other, Decision) and self.as_dict() == other.as_dict()
@@ -41,53 +61,115 @@ class Decision:
 # ---------------------------------------------------------------- deciding
 
 
-def decide(table, port, caller, now, busy=None, turn=0):
-    """The routing decision of DESIGN §5 for one inbound call."""
-    route = _pick(table, port, caller or "", now)
+def turn_key_of(route_id, menu=None, option=None):
+    """The key of a round-robin turn in decide's `turn` mapping: the route id, or for a menu's option
+    "<menu id>/<key>" ("/" is in no id, so the two never collide)."""
+    return route_id if option is None else menu + "/" + option
+
+
+def decide(table, port, caller, now, busy=None, turn=0, keys=None):
+    """The routing decision of DESIGN §5 (and §5a: fall-through, menus) for one inbound call.
+
+    `keys`: for a route with a menu, None before the caller was asked (the decision is `menu`), "" when
+    no key came in time, else the key pressed. `turn`: the round-robin counter, or a mapping
+    {turn_key_of(...): counter} (absent: 0) so one call decides once whatever route it takes; a round-robin
+    "dial" names the key it used in `d.turn_key`, for the caller to advance."""
+    caller = caller or ""
+    found = callerset.keys(caller, table.caller_lengths)  # the packed prefixes' keys, made once per call
+    route = _pick(table, port, caller, found, now, None)
     if route is None:
         return Decision("reject", None, [], "no_route")
-    lt = tz.localtime(now, table.tz)
-    if table.closed and tz.date_str(lt) in table.closed:
-        return _apply(table, route, route.after_hours, "closed_day")
-    if route.hours is not None and not _open(route.hours, lt):
-        return _apply(table, route, route.after_hours, "after_hours")
-    ids = route.targets
+    lt = None
+    passed = None  # closed routes whose after_hours is "next": no longer candidates
+    while True:
+        if lt is None:
+            lt = tz.localtime(now, table.tz)
+        closed = None
+        rest = route.rest
+        dates = table.closed if rest[CLOSED] is None else rest[CLOSED]  # §5a: the route's calendars
+        if dates and tz.date_str(lt) in dates:
+            closed = "closed_day"
+        elif rest[HOURS] is not None and not _open(rest[HOURS], lt):
+            closed = "after_hours"
+        if closed is None:
+            break
+        if rest[AFTER_HOURS][0] != "next":
+            return _apply(table, route.id, rest[AFTER_HOURS], closed)
+        passed = [route] if passed is None else passed + [route]
+        route = _pick(table, port, caller, found, now, passed)
+        if route is None:
+            return Decision("reject", None, [], "after_hours")
+    rest = route.rest
+    if rest[MENU] is None:
+        return _dial(table, route.id, route.targets, rest[STRATEGY], rest[FALLBACK], busy, turn, None, None)
+    menu = table.menus[rest[MENU]]
+    if keys is None:  # play the prompt first
+        return Decision("menu", route.id, [], "ok", menu.id, None)
+    opt = menu.options.get(keys) if keys else None
+    if opt is None:  # no key in time, or one the menu does not have
+        opt = menu.options[menu.default]
+    return _dial(table, route.id, opt.targets, opt.strategy, opt.fallback, busy, turn, menu.id, opt.key)
+
+
+def _dial(table, route_id, ids, strategy, fallback, busy, turn, menu, option):
+    """Steps 4-5: order the targets, drop the denied and the full; none left: the fallback."""
     n = len(ids)
-    if route.strategy == "round_robin" and n:
-        k = turn % n
+    key = None
+    if strategy == "round_robin" and n:
+        key = turn_key_of(route_id, menu, option)
+        k = (turn.get(key, 0) if type(turn) is dict else turn) % n
         ids = ids[k:] + ids[:k]
     targets = table.targets
     allowed = [tid for tid in ids if not targets[tid].denied]
     if not allowed:
-        return _apply(table, route, route.fallback, "denied")
+        return _apply(table, route_id, fallback, "denied", menu, option)
     free = []
     for tid in allowed:
         cap = targets[tid].max_calls
         if cap is None or (busy.get(tid, 0) if busy else 0) < cap:
             free.append(tid)
     if free:
-        return Decision("dial", route.id, free, "ok")
-    return _apply(table, route, route.fallback, "all_busy")
+        return Decision("dial", route_id, free, "ok", menu, option, fallback, key)
+    return _apply(table, route_id, fallback, "all_busy", menu, option)
 
 
-def _pick(table, port, caller, now):
-    """Step 1-2: the in-effect candidate with the longest caller prefix,
-    then a named port over "*", then the earlier route."""
+def _pick(table, port, caller, found, now, passed):
+    """Step 1-2: the in-effect candidate with the longest caller prefix (`found`: callerset.keys),
+    then a named port over "*", then the earlier route (none of those `passed` over)."""
     best = None
     best_len = -1
     best_named = False
+    n0, key0 = found[0] if found else (-1, None)  # the longest key, tried first (most tables have one length)
     for route in table.candidates(port):
-        if (route.start is not None and now < route.start) or (route.until is not None and now >= route.until):
+        when = route.when
+        if when is not None and ((when[0] is not None and now < when[0]) or (when[1] is not None and now >= when[1])):
+            continue
+        if passed is not None and route in passed:
             continue
         length = 0
-        if route.caller:
+        chunk = route.callers
+        if chunk is not None:  # callerset.match, inline: this loop runs for every candidate of every call
+            if key0 is None:  # the caller starts with none of the table's prefix lengths
+                continue
             length = -1
-            for prefix in route.caller:
-                if len(prefix) > length and caller.startswith(prefix):
-                    length = len(prefix)
+            s = route.span
+            if s:  # packed: find the keys between start and end
+                e = s >> 10
+                s &= 1023
+                if chunk.find(key0, s, e) >= 0:
+                    length = n0
+                else:
+                    for n, key in found:
+                        if n < n0 and chunk.find(key, s, e) >= 0:
+                            length = n
+                            break
+            else:  # CPython's form: the prefixes as strings
+                for prefix in chunk:
+                    if len(prefix) > length and caller.startswith(prefix):
+                        length = len(prefix)
             if length < 0:
                 continue
-        named = route.port != "*"
+        named = route.rest[PORT] != "*"
         if length > best_len or (length == best_len and named and not best_named):
             best, best_len, best_named = route, length, named
     return best
@@ -107,29 +189,45 @@ def _open(hours, lt):
     return False
 
 
-def _apply(table, route, act, reason):
+def _apply(table, route_id, act, reason, menu=None, option=None):
     name, tid = act
     if name == "forward":
         if table.targets[tid].denied:
-            return Decision("reject", route.id, [], "denied")
-        return Decision("forward", route.id, [tid], reason)
-    return Decision(name, route.id, [], reason)
+            return Decision("reject", route_id, [], "denied", menu, option)
+        return Decision("forward", route_id, [tid], reason, menu, option)
+    return Decision(name, route_id, [], reason, menu, option)
 
 
 # ---------------------------------------------------------------- envelope
 
 
 def seal(body, key):
-    """Body bytes + the gateway's key -> the signed MQTT payload (bytes)."""
-    raw = body.encode() if type(body) is str else bytes(body)
-    sig = hmac_sha256(to_key(key), raw)
-    return json.dumps({"v": 1, "alg": "HS256", "sig": sig, "body": raw.decode()}).encode()
+    """Body (UTF-8 JSON text, bytes or str) + the gateway's key -> the signed MQTT payload (bytes).
+    Raises TableError("body", ...) for a body that is not UTF-8 or is larger than MAX_BODY."""
+    try:
+        raw = body.encode() if type(body) is str else bytes(body)
+        if len(raw) > MAX_BODY:
+            raise TableError("body", "is %d bytes, more than the %d allowed" % (len(raw), MAX_BODY))
+        if not checks.CPYTHON:  # MicroPython's decode takes encoded surrogates, CPython's refuses them
+            from protocols import jsonstrict
+
+            jsonstrict.utf8(raw, "body")
+        text = raw.decode()
+    except ContractError as e:
+        raise TableError(e.path, e.reason)
+    except (UnicodeError, TypeError, ValueError):
+        raise TableError("body", "must be UTF-8 JSON text (bytes or str)")
+    sig = hmac_sha256(to_key(key), raw)  # a bad key: ValueError, the caller's fault
+    return json.dumps({"v": 1, "alg": "HS256", "sig": sig, "body": text}).encode()
 
 
 def unseal(payload, key, gateway, current_version=0):
     """Check envelope, signature, gateway id and anti-rollback, then load()."""
     if type(payload) is str:
-        payload = payload.encode()
+        try:
+            payload = payload.encode()
+        except UnicodeError:  # lone surrogates (CPython)
+            raise TableError("envelope", "is not valid UTF-8")
     if type(payload) not in (bytes, bytearray, memoryview):
         raise TableError("envelope", "must be bytes")
     table, _ = unseal_into(bytearray(payload), key, gateway, current_version)
@@ -139,7 +237,21 @@ def unseal(payload, key, gateway, current_version=0):
 def unseal_into(buf, key, gateway, current_version=0):
     """unseal() on a bytearray the caller gives up: the envelope is decoded in place, leaving
     `buf` holding the body, so a board needs no second copy of a 32 KiB table.
-    Returns (table, sig). A TableError carries `version` and `sha256` of the body when known."""
+    Returns (table, sig). A TableError carries `version` and `sha256` of the body when known;
+    nothing but a TableError leaves, whatever the bytes."""
+    try:
+        return _unseal_into(buf, key, gateway, current_version)
+    except TableError:
+        raise
+    except ContractError as e:
+        raise TableError(e.path, e.reason)
+    except MemoryError:
+        raise TableError("envelope", "does not fit in this gateway's memory")
+    except Exception as e:  # a bug, not the payload's fault
+        raise TableError("envelope", UNEXPECTED + type(e).__name__ + ": " + str(e))
+
+
+def _unseal_into(buf, key, gateway, current_version):
     env = _envelope(buf)
     sig = env["sig"]
     s, e = env["body"]
@@ -179,8 +291,8 @@ def _small(buf, spans, key):
     if span is None or span[1] - span[0] > 200:
         return None
     try:
-        return json.loads(buf[span[0]:span[1]])
-    except ValueError:
+        return checks.parse_json(buf[span[0]:span[1]], key)
+    except ContractError:
         return None
 
 

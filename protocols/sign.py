@@ -44,14 +44,30 @@ def to_key(key):
 
 def hmac_sha256(key, msg):
     """RFC 2104 HMAC-SHA256 of `msg` under `key`, as lowercase hex."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key + b"\x00" * (_BLOCK - len(key))
-    inner = hashlib.sha256(_translate(key, _IPAD))
-    inner.update(msg)
-    outer = hashlib.sha256(_translate(key, _OPAD))
-    outer.update(inner.digest())
-    return binascii.hexlify(outer.digest()).decode()
+    mac = Hmac256(key)
+    mac.update(msg)
+    return mac.hexdigest()
+
+
+class Hmac256:
+    """Incremental HMAC-SHA256 (`update` as the bytes come, then `hexdigest`): a board checks a
+    table it streams to flash without ever holding the whole body."""
+
+    def __init__(self, key):
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key + b"\x00" * (_BLOCK - len(key))
+        self._inner = hashlib.sha256(_translate(key, _IPAD))
+        self._okey = _translate(key, _OPAD)
+
+    def update(self, data):
+        self._inner.update(data)
+
+    def hexdigest(self):
+        """The MAC as lowercase hex; call it once (MicroPython's digest() ends the hash)."""
+        outer = hashlib.sha256(self._okey)
+        outer.update(self._inner.digest())
+        return binascii.hexlify(outer.digest()).decode()
 
 
 def sha256_hex(data):
@@ -59,10 +75,13 @@ def sha256_hex(data):
 
 
 def same_digest(a, b):
-    """Compare two hex digests in time independent of where they differ."""
+    """Compare two hex digests in time independent of where they differ. Compared as bytes: indexing a
+    str makes one-character strings, which MicroPython interns, and a new qstr can need its pool to
+    double (~14 KB in one piece on the 64-bit port) at the moment a table is checked."""
+    a, b = a.encode(), b.encode()
     if len(a) != len(b):
         return False
     diff = 0
     for i in range(len(a)):
-        diff |= ord(a[i]) ^ ord(b[i])
+        diff |= a[i] ^ b[i]
     return diff == 0

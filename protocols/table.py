@@ -10,9 +10,9 @@ import json
 import sys
 from collections import namedtuple
 
-from protocols import checks, jsonscan, tz
+from protocols import callerset, checks, jsonscan, tz
 from protocols.checks import at, item
-from protocols.errors import ContractError
+from protocols.errors import UNEXPECTED, ContractError
 from protocols.sign import sha256_hex
 
 MAX_BODY = 32 * 1024
@@ -23,6 +23,7 @@ STRATEGIES = ("sequential", "round_robin")
 DEFAULT_RING_TIMEOUT_S = 30
 REJECT = ("reject", None)
 CALLBACK = ("callback", None)
+NEXT = ("next", None)  # after_hours only (DESIGN §5a): a closed route yields to the next candidate
 _ID_RULE = "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,47}"
 _PORT_RULE = "must be a port name matching [a-z][a-z0-9]{0,15}"
 
@@ -36,24 +37,58 @@ class TableError(ContractError):
 # MicroPython, and a table holds hundreds of them.
 Target = namedtuple("Target", ("id", "number", "via", "ring_timeout_s", "max_calls", "denied"))
 
-# `hours` holds (weekday bit mask, start minute, end minute) triples and the
-# actions are (name, target id) pairs, so deciding parses nothing.
-Route = namedtuple("Route", ("id", "port", "caller", "start", "until", "hours", "targets", "strategy",
-                             "fallback", "after_hours"))
+# A route keeps six fields (one 32 B block on an ESP32, half of twelve): what differs from route to route
+# and one shared tuple:
+# callers, span: the route's packed caller prefixes (protocols.callerset), or None, 0
+# targets: the target ids (one tuple per distinct list)
+# when: None, or (start, until) from the route's `from`/`until` (either may be None)
+# rest: (port, hours, strategy, fallback, after_hours, closed, menu), one tuple per distinct combination:
+#   hours holds (weekday bit mask, start minute, end minute) triples and the actions are
+#   (name, target id) pairs, so deciding parses nothing;
+#   closed: the route's closed dates (the union of its calendars, DESIGN §5a), or None: the table's `closed`;
+#   menu: the id of the menu the route plays (DESIGN §5a; then targets is ()), or None
+PORT, HOURS, STRATEGY, FALLBACK, AFTER_HOURS, CLOSED, MENU = 0, 1, 2, 3, 4, 5, 6  # indexes in Route.rest
+_Route = namedtuple("Route", ("id", "callers", "span", "targets", "when", "rest"))
+if _SMALL_HEAP:
+    Route = _Route
+else:
+    class Route(_Route):
+        """The controller reads routes by name (impact, reachability): the shared parts as properties."""
+        __slots__ = ()
+        caller = property(lambda r: callerset.prefixes(r.callers, r.span))  # the prefixes as strings
+        port = property(lambda r: r.rest[PORT])
+        start = property(lambda r: None if r.when is None else r.when[0])
+        until = property(lambda r: None if r.when is None else r.when[1])
+        hours = property(lambda r: r.rest[HOURS])
+        strategy = property(lambda r: r.rest[STRATEGY])
+        fallback = property(lambda r: r.rest[FALLBACK])
+        after_hours = property(lambda r: r.rest[AFTER_HOURS])
+        closed = property(lambda r: r.rest[CLOSED])
+        menu = property(lambda r: r.rest[MENU])
+# a menu (IVR at the edge): options {key: Option}; default: the key used on a timeout or an unknown key
+Menu = namedtuple("Menu", ("id", "prompt", "timeout_s", "tries", "default", "options"))
+Option = namedtuple("Option", ("key", "targets", "strategy", "fallback"))
+MENU_KEYS = "0123456789*#"
 
 
 class Table:
-    def __init__(self, gateway, version, issued_at, tz_text, deny, closed, targets, routes, sha256, lengths):
+    probes = ()  # DESIGN §5a: protocols.probes.Probe tuples, set by _build when the table has some
+    caller_chunks = ()  # the routes' shared caller spans (protocols.callerset), set by _build
+    caller_lengths = ()  # the distinct caller prefix lengths, longest first
+
+    def __init__(self, gateway, version, issued_at, tz_text, deny, closed, targets, routes, sha256, lengths,
+                 menus=None):
         self.gateway = gateway
         self.version = version
         self.issued_at = issued_at
         self.tz_text = tz_text
         self.tz = tz.parse(tz_text)
-        self._deny = deny  # b"\n+7\n+38064\n": one small object, however many prefixes
+        self._deny = deny  # (b"\n+7\n+38064\n", ...): a few objects of <= 1 KiB, however many prefixes
         self._deny_lengths = lengths  # the distinct prefix lengths, for is_denied
         self.closed = closed
         self.targets = targets
         self.routes = routes
+        self.menus = menus or {}
         self.sha256 = sha256
         self._by_port = {}
 
@@ -61,14 +96,14 @@ class Table:
         """Routes that can serve `port`, in table order (cached per port)."""
         found = self._by_port.get(port)
         if found is None:
-            found = [r for r in self.routes if r.port == port or r.port == "*"]
+            found = [r for r in self.routes if r.rest[0] == port or r.rest[0] == "*"]  # rest[PORT]
             self._by_port[port] = found
         return found
 
     @property
     def deny(self):
         """The forbidden prefixes, as a tuple (built on demand)."""
-        return tuple(p for p in self._deny.decode().split("\n") if p)
+        return tuple(p for chunk in self._deny for p in chunk.decode().split("\n") if p)
 
     def is_denied(self, number):
         """True when `number` starts with a forbidden prefix: checked again before every dial."""
@@ -81,8 +116,11 @@ class Table:
 
 def _denied(packed, lengths, number):
     for n in lengths:
-        if len(number) >= n and packed.find(b"\n" + number[:n].encode() + b"\n") >= 0:
-            return True
+        if len(number) >= n:
+            key = b"\n" + number[:n].encode() + b"\n"
+            for chunk in packed:
+                if chunk.find(key) >= 0:
+                    return True
     return False
 
 
@@ -111,6 +149,13 @@ class _Text:
         for name, vs, ve in jsonscan.members(self.raw, s, key)[0]:
             yield name, checks.parse_json(self.raw[vs:ve], at(key, name))
 
+    def check_rest(self, known):
+        """The members the loader does not read must still be strict JSON (a float names its path)."""
+        for key in self.spans:
+            if key not in known:
+                s, e = self.spans[key]
+                checks.check_json(self.raw[s:e], key)
+
     def elements(self, key):
         s = self.spans[key][0]
         i = 0
@@ -123,7 +168,8 @@ class _Doc:
     """A body already parsed into a dict (the controller's path)."""
 
     def __init__(self, doc):
-        checks.no_floats(doc, "")
+        if checks.not_plain_json(doc):  # a float (its path), nesting deeper than 32, a non-JSON value
+            checks.explain(doc, "")
         self.doc = doc
 
     def __contains__(self, key):
@@ -143,6 +189,9 @@ class _Doc:
     def elements(self, key):
         for v in checks.typed(self.doc[key], key, list):
             yield v
+
+    def check_rest(self, known):
+        pass  # the whole dict was checked when it came in
 
 
 def load(body, gateway=None, newer_than=None):
@@ -174,6 +223,22 @@ def load(body, gateway=None, newer_than=None):
         raise TableError(e.path, e.reason)
     except MemoryError:
         raise TableError("body", "does not fit in this gateway's memory")
+    except UnicodeError:  # a str holding lone surrogates (CPython)
+        raise TableError("body", "is not valid UTF-8")
+    except Exception as e:  # a bug, not the table's fault: still only the contract's error leaves
+        raise TableError("body", UNEXPECTED + type(e).__name__ + ": " + str(e))
+
+
+def load_from(src, sha256, gateway=None, newer_than=None):
+    """Like load(), from a source read piece by piece (the firmware's table file on flash): any object
+    with `in`, get(key), get_raw_null(key), members(key) and elements(key), as _Text has.
+    MemoryError passes: the board answers it as too big."""
+    try:
+        return _build(src, sha256, gateway, newer_than)
+    except TableError:
+        raise
+    except ContractError as e:
+        raise TableError(e.path, e.reason)
 
 
 def _need(src, key, kind):
@@ -206,29 +271,160 @@ def _build(src, sha, expect_gateway, newer_than):
         raise TableError("tz", e.reason)
     deny, lengths = _packed_deny(src)
     closed = _strings(src, "closed", _is_date, "must be a date YYYY-MM-DD")
+    calendars = _calendars(src)
     _present(src, "targets")
     targets = {}
     for tid, t in src.members("targets"):
         targets[tid] = _target(tid, t, deny, lengths)
+        del t
+        if _SMALL_HEAP:
+            gc.collect()
+    menus = _menus(src, targets)
     _present(src, "routes")
-    routes = []
-    ids = {}
-    shared = {"*": "*"}  # one copy of each port name and hours list
+    shared = {"*": "*"}  # one copy of each port name, hours list, target list and forward action
+    packer = callerset.Packer(_kept)
+    routes = _routes(src, targets, shared, calendars, menus, packer)
+    chunks, caller_lengths = packer.finish()
+    del packer
+    probes = _probes(src, targets, shared)
+    src.check_rest(_READ)
+    table = Table(gw, version, issued, rule, deny, closed, targets, routes, sha, lengths, menus)
+    table.caller_chunks, table.caller_lengths = chunks, caller_lengths
+    if probes:
+        table.probes = probes
+    return table
+
+
+def _probes(src, targets, shared):
+    """`probes` (DESIGN §5a), validated by protocols.probes: imported only by a table that has some."""
+    if "probes" not in src:
+        return ()
+    from protocols import probes
+
+    return probes.load(src, targets, _window, shared)
+
+
+def _routes(src, targets, shared, calendars, menus, packer):
+    """The routes in table order. On a small heap each route's leftovers are collected before the
+    next is parsed and the list is sized once from the source's count: what the table keeps then lies
+    packed, not strewn among dead parser objects, and no list or dict grows on a crowded heap."""
+    n = src.count("routes") if hasattr(src, "count") else 0
+    routes = [None] * n if 0 < n <= MAX_BODY // _MIN_ROUTE else []
+    seen = bytearray(_ID_BITS // 8)
     i = 0
     for r in src.elements("routes"):
         path = item("routes", i)
-        route = _route(checks.typed(r, path, dict), path, targets, shared)
+        route = _route(checks.typed(r, path, dict), path, targets, shared, calendars, menus, packer)
         del r
-        if _SMALL_HEAP and i % 16 == 15:
+        if _SMALL_HEAP:
             gc.collect()
-        if route.id in ids:
-            raise TableError(at(path, "id"), "duplicates the id of routes[%d]" % ids[route.id])
-        ids[route.id] = i
-        routes.append(route)
+        j = _earlier(routes, i, route.id, seen)
+        if j >= 0:
+            raise TableError(at(path, "id"), "duplicates the id of routes[%d]" % j)
+        if i < len(routes):
+            routes[i] = route
+        else:
+            routes.append(route)
         i += 1
+    if i < len(routes):  # fewer than counted: cannot happen with a sound count, harmless if it does
+        del routes[i:]
     if _SMALL_HEAP:
         gc.collect()
-    return Table(gw, version, issued, rule, deny, closed, targets, routes, sha, lengths)
+    return routes
+
+
+_MIN_ROUTE = 30  # bytes of the smallest route text, {"id":"a","port":"*","menu":"m"}: bounds a count
+_ID_BITS = 4096
+
+
+def _earlier(routes, n, rid, seen):
+    """The index of one of the first `n` routes with the id `rid`, else -1. `seen`, a fixed bit set
+    over the ids' hashes, makes that scan rare: no dict of ids grows while the routes load."""
+    h = hash(rid) & (_ID_BITS - 1)
+    bit = 1 << (h & 7)
+    if not seen[h >> 3] & bit:
+        seen[h >> 3] |= bit
+        return -1
+    for j in range(n):
+        if routes[j].id == rid:
+            return j
+    return -1
+
+
+_READ = ("gateway", "version", "schema", "issued_at", "tz", "deny", "closed", "calendars", "menus", "targets",
+         "routes", "probes")
+
+
+def _menus(src, targets):
+    """`menus` (DESIGN §5a): {menu id: Menu}; each option dials like a route (targets, strategy, fallback)."""
+    out = {}
+    for mid, m, path in _by_id(src, "menus"):
+        checks.need_object(m, path)
+        prompt = checks.need(m, "prompt", path, str)
+        if not 1 <= len(prompt) <= 64:
+            raise TableError(at(path, "prompt"), "must be 1 to 64 characters")
+        timeout = checks.get(m, "timeout_s", path, int, 8)
+        if not 1 <= timeout <= 60:
+            raise TableError(at(path, "timeout_s"), "must be between 1 and 60 seconds")
+        tries = checks.get(m, "tries", path, int, 2)
+        if not 1 <= tries <= 5:
+            raise TableError(at(path, "tries"), "must be between 1 and 5")
+        opts = checks.need(m, "options", path, dict)
+        if not opts:
+            raise TableError(at(path, "options"), "must hold at least one option")
+        options = {}
+        for key in sorted(opts):  # sorted: both interpreters report the same first fault
+            op = at(at(path, "options"), key)
+            if len(key) != 1 or key not in MENU_KEYS:
+                raise TableError(op, "a menu key is one of 0-9 * #")
+            o = checks.need_object(opts[key], op)
+            options[key] = Option(key, _target_ids(o, op, targets), _strategy(o, op),
+                                  _action(o, "fallback", op, targets))
+        default = checks.need(m, "default", path, str)
+        if default not in options:
+            raise TableError(at(path, "default"), "must be one of the menu's option keys")
+        out[mid] = Menu(mid, prompt, timeout, tries, default, options)
+    return out
+
+
+def _target_ids(r, path, targets):
+    """A route's or option's `targets`: ids of this table's targets, sharing their id strings."""
+    ids = checks.need(r, "targets", path, list)
+    for i in range(len(ids)):
+        if type(ids[i]) is not str or ids[i] not in targets:
+            raise TableError(item(at(path, "targets"), i), "names no target of this table")
+        ids[i] = targets[ids[i]].id  # share the one id string
+    return tuple(ids)
+
+
+def _strategy(r, path):
+    strategy = checks.get(r, "strategy", path, str, "sequential")
+    if strategy not in STRATEGIES:
+        raise TableError(at(path, "strategy"), "must be sequential or round_robin")
+    return STRATEGIES[STRATEGIES.index(strategy)]  # the one shared string
+
+
+def _by_id(src, key):
+    """The members of an optional top-level object keyed by ids (menus, calendars): (id, value, path)."""
+    if key not in src or src.get_raw_null(key):
+        return
+    for name, value in src.members(key):
+        path = at(key, name)
+        if not checks.is_ident(name):
+            raise TableError(path, _ID_RULE)
+        yield name, value, path
+
+
+def _calendars(src):
+    """`calendars` (DESIGN §5a): {calendar id: (date, ...)}; ids as route ids, dates as `closed`'s."""
+    out = {}
+    for cid, dates, path in _by_id(src, "calendars"):
+        checks.typed(dates, path, list)
+        for j in range(len(dates)):
+            if not _is_date(dates[j]):
+                raise TableError(item(path, j), "must be a date YYYY-MM-DD")
+        out[cid] = tuple(dates)
+    return out
 
 
 def _present(src, key):
@@ -259,22 +455,40 @@ def _is_date(s):
     return 1 <= d <= tz.month_days(y, m)
 
 
+DENY_CHUNK = 1024  # a board's heap is fragmented: 1,000 prefixes in one 6 KB object may find no room
+
+
 def _packed_deny(src):
-    """The deny list as one bytes object and its distinct prefix lengths, parsed one prefix at a time."""
+    """The deny list as a few bytes objects ("\n"-framed prefixes, each <= DENY_CHUNK bytes) and its
+    distinct prefix lengths, parsed one prefix at a time."""
     if "deny" not in src or src.get_raw_null("deny"):
-        return b"\n", ()
-    out = bytearray(b"\n")
+        return (), ()
+    chunks, out, n = [], bytearray(DENY_CHUNK), 1
+    out[0] = 10
     lengths = []
     i = 0
     for p in src.elements("deny"):
         if not checks.is_e164_prefix(p):
             raise TableError(item("deny", i), "must be an E.164 prefix: + then 1-15 digits")
-        out.extend(p.encode())
-        out.append(10)
-        if len(p) not in lengths:
-            lengths.append(len(p))
+        k = len(p)
+        if n + k >= DENY_CHUNK:
+            chunks.append(_kept(out, n))
+            n = 1
+        out[n:n + k] = p.encode()
+        out[n + k] = 10
+        n += k + 1
+        if k not in lengths:
+            lengths.append(k)
         i += 1
-    return bytes(out), tuple(sorted(lengths))
+    chunks.append(_kept(out, n))
+    return tuple(chunks), tuple(sorted(lengths))
+
+
+def _kept(buf, n):
+    """bytes of buf[:n], made once the parser's leftovers are gone (on a small heap): kept objects lie packed."""
+    if _SMALL_HEAP:
+        gc.collect()
+    return bytes(memoryview(buf)[:n])
 
 
 def _target(tid, t, deny, lengths):
@@ -301,7 +515,7 @@ def _target(tid, t, deny, lengths):
     return Target(tid, number, tuple(via), ring, cap, _denied(deny, lengths, number))
 
 
-def _route(r, path, targets, shared):
+def _route(r, path, targets, shared, calendars, menus, packer):
     rid = checks.need(r, "id", path, str)
     if not checks.is_ident(rid):
         raise TableError(at(path, "id"), _ID_RULE)
@@ -323,17 +537,47 @@ def _route(r, path, targets, shared):
         checks.typed(hours, hp, list)
         hours = tuple(_window(hours[i], item(hp, i)) for i in range(len(hours)))
         hours = shared.setdefault(hours, hours)
-    ids = checks.need(r, "targets", path, list)
-    for i in range(len(ids)):
-        if type(ids[i]) is not str or ids[i] not in targets:
-            raise TableError(item(at(path, "targets"), i), "names no target of this table")
-        ids[i] = targets[ids[i]].id  # share the one id string
-    strategy = checks.get(r, "strategy", path, str, "sequential")
-    if strategy not in STRATEGIES:
-        raise TableError(at(path, "strategy"), "must be sequential or round_robin")
-    strategy = STRATEGIES[STRATEGIES.index(strategy)]  # the one shared string
-    return Route(rid, port, tuple(callers), start, until, hours, tuple(ids), strategy,
-                 _action(r, "fallback", path, targets), _action(r, "after_hours", path, targets))
+    menu = r.get("menu")
+    if menu is not None:
+        if type(menu) is not str or menu not in menus:
+            raise TableError(at(path, "menu"), "names no menu of this table")
+        if "targets" in r:
+            raise TableError(at(path, "targets"), "a route names targets or a menu, not both")
+        menu = menus[menu].id
+        ids = ()
+    else:
+        ids = _target_ids(r, path, targets)
+        ids = shared.setdefault(("targets",) + ids, ids)
+    rest = (port, hours, _strategy(r, path), _one(shared, _action(r, "fallback", path, targets)),
+            _one(shared, _action(r, "after_hours", path, targets, True)), _route_closed(r, path, calendars, shared),
+            menu)
+    rest = shared.setdefault(rest, rest)  # most routes share one combination
+    when = None if start is None and until is None else (start, until)
+    chunk, span = packer.add(callers)
+    return Route(rid, chunk, span, ids, when, rest)
+
+
+def _one(shared, action):
+    """One copy of each ("forward", target) action among the routes (the others are constants)."""
+    return shared.setdefault(action, action) if action[0] == "forward" else action
+
+
+def _route_closed(r, path, calendars, shared):
+    """The union of the route's calendars (one shared tuple per distinct list), or None without `closed`."""
+    names = r.get("closed")
+    if names is None:
+        return None
+    path = at(path, "closed")
+    checks.typed(names, path, list)
+    dates = []
+    for j in range(len(names)):
+        if type(names[j]) is not str or names[j] not in calendars:
+            raise TableError(item(path, j), "names no calendar of this table")
+        for d in calendars[names[j]]:
+            if d not in dates:
+                dates.append(d)
+    key = ("closed",) + tuple(names)
+    return shared.setdefault(key, tuple(dates))
 
 
 def _window(w, path):
@@ -364,15 +608,18 @@ def _minutes(s, path, allow_24):
     return h * 60 + m
 
 
-def _action(r, key, path, targets):
+def _action(r, key, path, targets, may_fall_through=False):
     act = r.get(key)
     if act is None:
         return REJECT
     path = at(path, key)
     checks.need_object(act, path)
     name = checks.need(act, "action", path, str)
+    if name == "next" and may_fall_through:
+        return NEXT
     if name not in APPLIED_ACTIONS:
-        raise TableError(at(path, "action"), "must be reject, callback or forward")
+        raise TableError(at(path, "action"), "must be reject, callback, forward or next" if may_fall_through
+                         else "must be reject, callback or forward (next is for after_hours only)")
     if name != "forward":
         return REJECT if name == "reject" else CALLBACK
     target = act.get("target")

@@ -384,6 +384,16 @@ def localtime(t, rule):
     return (c[1], c[2], c[3], sec // 3600, sec // 60 % 60, sec % 60, c[4], c[5])
 
 
+def utc_from_local(local, rule):
+    """Local wall seconds (the epoch counted as if the zone were UTC) -> UTC seconds in `rule`'s zone.
+
+    The offset is the zone's at that instant: taken once at a guess, then again where the guess
+    lands, so a wall time just after a change of offset still comes out right. `rule`: a Rule or
+    a POSIX TZ string."""
+    r = _rule_of(rule)
+    return local - r.utc_offset(local - r.utc_offset(local))
+
+
 def date_str(lt):
     """Local tuple -> "YYYY-MM-DD"."""
     return "%04d-%02d-%02d" % (lt[0], lt[1], lt[2])

@@ -7,4 +7,4 @@ if str(VECTORS) not in sys.path:
     sys.path.insert(0, str(VECTORS))
 
 # Shared fixtures: real brokers (Mosquitto, amqtt) on free loopback ports.
-pytest_plugins = ["tests.fixtures_brokers"]
+pytest_plugins = ["tests.fixtures_brokers", "tests.leakguard"]

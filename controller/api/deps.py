@@ -4,12 +4,40 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, params
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from controller.auth import user_for_token
 from controller.models import User
 
 BEARER = {"WWW-Authenticate": "Bearer"}
+INT64_MAX = 2**63 - 1  # ids and offsets: what the database's BIGINT holds
+INT32_MAX = 2**31 - 1  # counts and ids kept in INTEGER columns
+
+
+class ErrorItem(BaseModel):
+    field: str | None
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx of the API: which field (a path like `routes.hours[0].end`, a parameter, or null) and why."""
+    detail: list[ErrorItem]
+
+
+_WHY = {400: "The request body is not JSON", 401: "No bearer token, or an unknown or revoked one",
+        403: "The user's role may not do this", 404: "What the path names does not exist",
+        409: "Conflicts with existing data (a duplicate, or a row in use)", 413: "The body is larger than 8 MiB",
+        422: "A parameter or a body field is invalid: each error names the field and says why",
+        503: "The controller runs without an MQTT bridge", 504: "The gateway did not answer in time"}
+
+
+def errors(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI `responses=` for these error statuses, each with the one error body."""
+    return {code: {"model": ErrorBody, "description": _WHY[code]} for code in codes}
+
+
+COMMON_ERRORS = errors(400, 401, 403, 413, 422)  # every route: parsing, auth, roles, size, validation
 
 
 class ApiError(HTTPException):

@@ -21,7 +21,8 @@ runs without a cut unless the rig arms one again), `POWER-CUT` is printed and th
 executing forever. The rig kills it (SIGKILL) and boots again on the same image.
 
 `mount(dev, path)` mounts LittleFS v2 at `path` (the unix port cannot mount at "/"), formatting
-the image when it does not mount (the store is then born on the next `Store` open).
+the image when it does not mount (the store is then born on the next `Store` open), with the
+LittleFS options of LFS_OPTIONS (see there).
 """
 
 import json
@@ -211,13 +212,22 @@ class FileBlockDev:
         return True
 
 
+# readsize=128 makes MicroPython's LittleFS cache 512 bytes (4 x max(readsize, progsize)) instead of 128, and
+# a file up to min(cache, block/8) = 512 bytes is then kept inline in its directory's metadata log: rewriting
+# it appends a commit there instead of copying a data block (an erase). The store's record slots rely on it
+# (gw/outbox.py). Read size is no on-flash format parameter: an image made with the defaults mounts as is.
+LFS_OPTIONS = {"readsize": 128}
+
+
 def mount(dev, path="/flash", **lfs_args):
-    """Mount `dev` as LittleFS v2 at `path`, formatting a blank or unreadable image.
+    """Mount `dev` as LittleFS v2 at `path` (options: LFS_OPTIONS, then lfs_args), formatting a blank or
+    unreadable image.
 
     Returns `path` (the store's root); `dev.formatted` tells whether the image was formatted.
     An image that was not blank is kept aside as `<image>.corrupt` (host file) before it is
     formatted, for the post-mortem."""
     dev.formatted = False
+    lfs_args = dict(LFS_OPTIONS, **lfs_args)
     try:
         vfs.mount(vfs.VfsLfs2(dev, **lfs_args), path)
         return path

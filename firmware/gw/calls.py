@@ -2,15 +2,18 @@
 
 Decides with `protocols.routing.decide` on the live busy counts, answers the
 caller only once a target answers (late answer: an unanswered caller is never
-charged), dials the targets in order on their `via` ports, bridges, fails over
-on busy / no answer / failure, applies fallback and after-hours actions, and
+charged; a menu route answers first to play its prompt, gw.menu), dials the
+targets in order on their `via` ports, bridges, fails over on busy / no answer /
+failure, applies fallback and after-hours actions, and
 always releases both legs. Every inbound call ends as exactly one record.
 """
 
 import asyncio
 
+from gw.callwait import collect_idle as _collect_idle, race as _race, wait_any as _wait_any  # noqa: F401
 from protocols import routing
 
+RELEASE_WAIT_MS = 3000  # a line's hang-up (ATH, HOOK ON) answers within a command timeout
 _OUTCOME_OF_REJECT = {"after_hours": "after_hours", "closed_day": "after_hours", "denied": "denied"}
 
 
@@ -25,8 +28,11 @@ class _Call:
         self.caller_gone = asyncio.Event()
         self.far_gone = asyncio.Event()
         self.out = None  # the outbound line while dialling or talking
+        self.out_target = None  # the target id it dials
         self.releasing = False
         self.released = asyncio.Event()
+        self.answered = False  # the caller's leg is up (a menu answers it before any target does)
+        self.menu = None  # the gw.menu.MenuSession collecting this caller's key
 
 
 class CallMachine:
@@ -39,7 +45,10 @@ class CallMachine:
         self.log = log
         self.on_record = on_record  # called after each record is stored (the link sends events)
         self.busy = {}  # target id -> calls dialling or talking
-        self.turns = {}  # route id -> round-robin counter
+        # routing.turn_key_of(...) -> round-robin counter; the store's snapshots carry them over a reboot (a turn
+        # as old as the last snapshot, at most a minute or a segment of calls: a few callers start one target early)
+        snaps = getattr(store, "snaps", None)
+        self.turns = snaps.turns if snaps is not None else {}
         self.by_line = {}  # port name -> _Call using that line (inbound or outbound leg)
         self.calls = 0
         for line in lines.values():
@@ -67,6 +76,12 @@ class CallMachine:
                 call.caller_gone.set()
             else:
                 call.far_gone.set()
+        elif event == "dtmf" or event == "played":  # a key, or the end of a prompt (menus)
+            call = self.by_line.get(line.name)
+            if call is not None and call.line is line and call.menu is not None:
+                call.menu.on_event(event, arg)
+        elif event == "time":  # the network's time (NITZ): the clock follows it off any call's path
+            self.clock.set(arg, line.name)
         elif event == "alarm":
             code, detail = arg
             self.store.append({"t": "alarm", "at": self.clock.now(), "code": code, "detail": detail,
@@ -85,30 +100,43 @@ class CallMachine:
             rec["outcome"], rec["reason"] = "failed", "failed"
         finally:
             call.releasing = True
-            await self._release(call)
-            call.released.set()
             if rec["outcome"] != "answered":
                 rec["ring_s"] = self._secs(call.t0)
             self.calls += 1
+            # on flash before the legs are released: a power cut during the hang-ups loses no record
+            self.store.append(rec)
+            await self._release(call)
+            call.released.set()
             self.log("calls: %s from %s: %s (%s) via %s" % (rec["port"], rec["caller"], rec["outcome"],
                                                            rec["reason"], rec["target"]))
-            self.store.append(rec)
             if self.on_record:
                 self.on_record(rec)
+            if not self.by_line:
+                _collect_idle()
 
     async def _route(self, call, rec):
-        await self.clock.refresh(call.line)
-        call.start = rec["start"] = self.clock.now()
+        # No await from here to the ATD but the dial's own write: the clock is the board's (gw.clock, set
+        # by network time off this path), the decision is made once, with every route's turn at hand.
         table = self.table_ref()
         if table is None:
             rec["reason"] = "no_route"
             return
-        d = routing.decide(table, call.line.name, call.caller, call.start, busy=self.busy)
-        route = _route_of(table, d.route)
-        if route is not None and route.strategy == "round_robin":
-            turn = self.turns.get(route.id, 0)
-            self.turns[route.id] = turn + 1
-            d = routing.decide(table, call.line.name, call.caller, call.start, busy=self.busy, turn=turn)
+        d = routing.decide(table, call.line.name, call.caller, call.start, busy=self.busy, turn=self.turns)
+        if d.action == "menu":  # answer, play the prompt, collect a key; then decide with it
+            from gw import menu  # loaded with the first menu call: no heap for it on boards without menus
+
+            keys = await menu.ask(call, table.menus[d.menu], rec, self.log, self._secs)
+            d = routing.decide(table, call.line.name, call.caller, call.start, busy=self.busy, turn=self.turns,
+                               keys=keys)
+            if call.caller_gone.is_set():  # hung up in the menu: the option only when a key was pressed
+                rec["route"], rec["outcome"], rec["reason"] = d.route, "abandoned", "caller_hangup"
+                if keys:
+                    rec["option"] = d.option
+                return
+        if d.option is not None:
+            rec["option"] = d.option
+        if d.turn_key is not None:  # the next call on this route (or menu option) starts one target on
+            _advance(self.turns, d.turn_key)
         rec["route"], rec["reason"] = d.route, d.reason
         if d.action == "dial" or d.action == "forward":
             if await self._dial_in_order(call, rec, table, d.targets):
@@ -116,7 +144,7 @@ class CallMachine:
             if call.caller_gone.is_set():
                 return
             if d.action == "dial":
-                await self._fallback(call, rec, table, route.fallback)
+                await self._fallback(call, rec, table, d.fallback)
             else:
                 rec["outcome"] = "failed"
             return
@@ -152,7 +180,7 @@ class CallMachine:
             cap = target.max_calls
             if cap is not None and self.busy.get(tid, 0) >= cap:
                 continue
-            out = self._free_line(target.via)
+            out = self._free_line(target.via) or await self._line_after_release(target.via)
             if out is None:
                 rec["reason"] = "all_busy"
                 continue
@@ -166,8 +194,7 @@ class CallMachine:
                 talk0 = self.clock.ms()
                 await self._talk(call, out)
                 rec["talk_s"] = self._secs(talk0)
-                self._done_with(out, tid)
-                return True
+                return True  # the centre's leg stays counted until _release hangs it up, after the record
             self._done_with(out, tid)
             if result == "abandoned":
                 rec["outcome"], rec["reason"] = "abandoned", "caller_hangup"
@@ -187,20 +214,34 @@ class CallMachine:
                 return line
         return None
 
+    async def _line_after_release(self, via):
+        """A line of `via` whose last call is being hung up (its record stored, the ATH / HOOK ON in flight) is
+        free in a moment: wait for that, bounded, rather than turn the caller away as all busy."""
+        for port in via:
+            held = self.by_line.get(port)
+            if held is not None and held.releasing:
+                try:
+                    await asyncio.wait_for_ms(held.released.wait(), RELEASE_WAIT_MS)
+                except asyncio.TimeoutError:
+                    return None
+                return self._free_line(via)
+        return None
+
     async def _attempt(self, call, out, tid, target):
         """Dial one target while watching the caller; 'abandoned' if the caller left first."""
-        call.out = out
+        call.out, call.out_target = out, tid
         call.far_gone = asyncio.Event()
         self.by_line[out.name] = call
         self.busy[tid] = self.busy.get(tid, 0) + 1
-        dialling = asyncio.create_task(out.dial(target.number, target.ring_timeout_s))
-        result = await _race(dialling, call.caller_gone)
+        # the dial's task runs next: its ATD is written on its first step (a dial inside this task would take
+        # the stray cancellations of its wait_for timers into the rest of the call)
+        result = await _race(asyncio.create_task(out.dial(target.number, target.ring_timeout_s)), call.caller_gone)
         if result is None:
             await out.hangup()
             return "abandoned"
         if result != "answered":
             return result
-        if call.caller_gone.is_set() or not await call.line.answer():
+        if call.caller_gone.is_set() or not (call.answered or await call.line.answer()):
             await out.hangup()
             return "abandoned"
         return "answered"
@@ -212,7 +253,6 @@ class CallMachine:
                 await _wait_any(call.caller_gone, call.far_gone)
         finally:
             self.hw.unbridge(call.line.name, out.name)
-            await out.hangup()
 
     def _done_with(self, out, tid):
         self.by_line.pop(out.name, None)
@@ -221,49 +261,13 @@ class CallMachine:
     async def _release(self, call):
         if call.out is not None and self.by_line.get(call.out.name) is call:
             await call.out.hangup()
-            self.by_line.pop(call.out.name, None)
+            self._done_with(call.out, call.out_target)
         await call.line.hangup()
         if self.by_line.get(call.line.name) is call:
             del self.by_line[call.line.name]
 
 
-def _route_of(table, rid):
-    if rid is None:
-        return None
-    for r in table.routes:
-        if r.id == rid:
-            return r
-    return None
-
-
-async def _race(task, event):
-    """Await `task` unless `event` fires first (then cancel it and return None)."""
-    async def watch():
-        await event.wait()
-        task.cancel()
-
-    watcher = asyncio.create_task(watch())
-    try:
-        return await task
-    except asyncio.CancelledError:
-        if event.is_set():
-            return None
-        raise
-    finally:
-        watcher.cancel()
-
-
-async def _wait_any(a, b):
-    """Return once either event is set."""
-    done = asyncio.Event()
-
-    async def relay(ev):
-        await ev.wait()
-        done.set()
-
-    tasks = [asyncio.create_task(relay(a)), asyncio.create_task(relay(b))]
-    try:
-        await done.wait()
-    finally:
-        for t in tasks:
-            t.cancel()
+def _advance(turns, key):
+    if key not in turns and len(turns) >= 64:  # keys of tables long gone: start over (bounded)
+        turns.clear()
+    turns[key] = (turns.get(key, 0) + 1) % 0x40000000

@@ -3,7 +3,9 @@
 # One connection per connect(): reconnecting and backoff belong to the supervisor (link.py), which
 # awaits `client.dead` / wait_closed() and then calls connect() again. QoS 0 and 1 both ways,
 # retained, last will, persistent sessions, keepalive. asyncio streams only, a timeout on every
-# wait on the broker, never a blocking socket call.
+# wait on the broker, never a blocking socket call. TLS (mqtts://) when given an ssl context (gw.tls):
+# the socket is wrapped before the first byte, the handshake runs inside the CONNECT's write, and a
+# handshake that fails (the broker's certificate does not verify) is MQTTError(TLS) with mbedTLS's reason.
 #
 # Inbound messages queue up for on_message(topic, payload, retained), called one at a time in
 # arrival order outside the reader, so a handler may itself publish at QoS 1 and await the PUBACK.
@@ -11,102 +13,84 @@
 # exception in on_message is printed and the message is still acked. `payload` is None for a
 # message too big for MAX_IN or for the heap (it was skipped); otherwise it is the exact-size
 # bytearray the message was read into (no second copy; json.loads and hashlib take it as is).
+# Streaming: `on_stream(topic, length, retained)` is asked first for every inbound message; when it
+# returns a sink, the payload goes to it in 512-byte pieces as it is read (`write(buf, n)`, then
+# `end()`; `fail(exc)` if write raised, `abort()` when the link dies mid-message) and the sink is
+# what on_message gets as `payload`: no buffer the size of the message is ever needed.
 # A handler still running when the link dies is left to finish, never cancelled.
+# Packets are made by gw.mqttwire; the reading half of the client is gw.mqttread.
 import asyncio
-import gc
+import socket
+from errno import EINPROGRESS
 from time import ticks_diff, ticks_ms
 
-# MQTTError.code: 1..5 CONNACK refusals, 0x80 SUBACK failure, and:
-TIMEOUT = -1  # no answer in time (CONNACK, PUBACK, SUBACK, a write, keepalive)
-DOWN = -2  # not connected, or the link was lost meanwhile
-PROTO = -3  # the broker broke the protocol
+from gw.mqttread import Inbound
+from gw.mqttwire import (
+    DISCONNECT,
+    DOWN,
+    PINGREQ,
+    PROTO,
+    TIMEOUT,
+    TLS,
+    MQTTError,
+    connect_packet,
+    publish_header,
+    subscribe_packet,
+)
 
-MAX_IN = 131072  # bigger inbound payloads are skipped (and acked), never buffered
 RETRIES = 2  # QoS 1 retransmissions (DUP) within publish()'s timeout
-QUEUE = 4  # inbound messages waiting for on_message before the reader pauses
-STALL_MS = 60000  # the reader gives up (closes the link) when on_message is stuck this long
-PINGREQ, DISCONNECT = b"\xc0\x00", b"\xe0\x00"
+TLS_RECORD = 4096  # mbedTLS's outgoing record (OUT_CONTENT_LEN, unix and ESP32 builds): one write takes no more
 
 
-class MQTTError(Exception):
-    def __init__(self, code, msg=""):
-        super().__init__(code, msg)
-        self.code = code
+def parse_url(url):
+    """mqtt://host[:port] or mqtts://host[:port] -> (host, port, secure)."""
+    if url.startswith("mqtts://"):
+        secure, port, hostport = True, 8883, url[8:].split("/")[0]
+    elif url.startswith("mqtt://"):
+        secure, port, hostport = False, 1883, url[7:].split("/")[0]
+    else:
+        raise ValueError("broker must be mqtt://host:port or mqtts://host:port, got " + url[:80])
+    host = hostport
+    if ":" in hostport:
+        host, p = hostport.rsplit(":", 1)
+        port = int(p)
+    if not host or not 0 < port < 65536:
+        raise ValueError("broker URL has no host or a bad port: " + url[:80])
+    return host, port, secure
 
 
-# --- pure protocol helpers -----------------------------------------------------------------------
+def _open(host, port, ctx):
+    """A non-blocking TCP stream, wrapped in TLS when `ctx` is given (verified for `host`). Nothing here
+    waits: the TCP connect completes, and the TLS handshake runs, inside the first write's drain."""
+    ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]  # a name is looked up as asyncio's own does
+    s = socket.socket(ai[0], ai[1], ai[2])
+    try:
+        s.setblocking(False)
+        try:
+            s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY: a small packet goes out at once
+        except Exception:
+            pass
+        try:
+            s.connect(ai[-1])
+        except OSError as e:
+            if e.errno != EINPROGRESS:
+                raise
+        if ctx is not None:
+            s = ctx.wrap_socket(s, server_hostname=host, do_handshake_on_connect=False)
+    except BaseException:
+        s.close()
+        raise
+    stream = asyncio.StreamWriter(s, {})
+    return stream, stream
 
 
-def enc_varint(n):
-    if n < 0 or n > 268435455:
-        raise ValueError("remaining length")
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return out
-
-
-def dec_varint(buf, off=0):
-    """-> (value, offset after it); ValueError past 4 bytes, IndexError when cut short."""
-    n = 0
-    for i in range(4):
-        b = buf[off + i]
-        n |= (b & 0x7F) << 7 * i
-        if not b & 0x80:
-            return n, off + i + 1
-    raise ValueError("remaining length")
-
-
-def enc_str(s):
-    s = s.encode() if isinstance(s, str) else s
-    if len(s) > 65535:
-        raise ValueError("string too long")
-    return bytes((len(s) >> 8, len(s) & 255)) + s
-
-
-def packet(first, body):
-    return bytearray((first,)) + enc_varint(len(body)) + body
-
-
-def connect_packet(client_id, keepalive=30, clean=True, will=None, user=None, password=None):
-    flags, body = (2 if clean else 0), enc_str(client_id)
-    if will:
-        topic, msg, qos, retain = will
-        flags |= 4 | qos << 3 | (0x20 if retain else 0)
-        body += enc_str(topic) + enc_str(msg)
-    if user is not None:
-        flags, body = flags | 0x80, body + enc_str(user)
-        if password is not None:
-            flags, body = flags | 0x40, body + enc_str(password)
-    return packet(0x10, b"\x00\x04MQTT\x04" + bytes((flags, keepalive >> 8, keepalive & 255)) + body)
-
-
-def publish_header(topic, plen, qos=0, retain=False, pid=0, dup=False):
-    """Fixed header, topic and packet id of a PUBLISH; the payload goes out after it."""
-    t = enc_str(topic)
-    h = bytearray((0x30 | qos << 1 | (1 if retain else 0) | (8 if dup else 0),))
-    h += enc_varint(len(t) + plen + (2 if qos else 0)) + t
-    return h + bytes((pid >> 8, pid & 255)) if qos else h
-
-
-def subscribe_packet(pid, topic_filter, qos=1):
-    return packet(0x82, bytes((pid >> 8, pid & 255)) + enc_str(topic_filter) + bytes((qos,)))
-
-
-def puback(pid):
-    return bytes((0x40, 2, pid >> 8, pid & 255))
-
-
-# --- the client ------------------------------------------------------------------------------------
-
-
-class MQTTClient:
+class MQTTClient(Inbound):
     def __init__(self, client_id, host, port=1883, user=None, password=None, keepalive=30,
-                 will=None, on_message=None, clean_session=False):
+                 will=None, on_message=None, clean_session=False, on_stream=None, ssl=None):
         self.client_id, self.host, self.port, self.user, self.password = client_id, host, port, user, password
+        self.ssl = ssl  # an ssl.SSLContext (gw.tls.context): TLS, the certificate checked for `host`
         self.keepalive, self.will, self.on_message, self.clean_session = keepalive, will, on_message, clean_session
+        self.on_stream = on_stream
         self._r = self._w = None
         self._up, self._stall, self._pid, self._tasks = False, False, 0, ()
         self._lock = asyncio.Lock()
@@ -128,16 +112,13 @@ class MQTTClient:
     async def connect(self, timeout_ms=10000):
         if self._w is not None:
             raise MQTTError(PROTO, "already connected")
+        hello = connect_packet(self.client_id, self.keepalive, self.clean_session, self.will, self.user, self.password)
         self.dead, self.error, self._q, self._qev = asyncio.Event(), None, [], asyncio.Event()
         t0, ack = ticks_ms(), bytearray(4)
         try:
-            self._r, self._w = await asyncio.wait_for_ms(asyncio.open_connection(self.host, self.port), timeout_ms)
-            try:
-                self._w.s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
-            except Exception:
-                pass
-            await self._send((connect_packet(self.client_id, self.keepalive, self.clean_session, self.will,
-                                             self.user, self.password),), timeout_ms)
+            self._r, self._w = _open(self.host, self.port, self.ssl)
+            await self._send((hello,), timeout_ms)  # with TLS, the handshake runs in here
+            del hello
             await asyncio.wait_for_ms(self._fill(ack), max(1, timeout_ms - ticks_diff(ticks_ms(), t0)))
             if ack[0] != 0x20 or ack[1] != 2:
                 raise MQTTError(PROTO, "no CONNACK")
@@ -147,7 +128,9 @@ class MQTTClient:
             self.close()
             if isinstance(e, MQTTError) or not isinstance(e, Exception):
                 raise
-            raise MQTTError(TIMEOUT if isinstance(e, asyncio.TimeoutError) else DOWN, "connect: " + repr(e))
+            if isinstance(e, asyncio.TimeoutError):
+                raise MQTTError(TIMEOUT, "connect: " + repr(e))
+            raise self._down(e, "connect: ")
         self.session_present, self._up = bool(ack[2] & 1), True
         self.last_rx = self.last_tx = self._pinged = ticks_ms()
         self._tasks = (asyncio.create_task(self._reader()), asyncio.create_task(self._pinger()))
@@ -255,9 +238,18 @@ class MQTTClient:
             if st[0]:
                 self._fail(MQTTError(TIMEOUT, "write"), w)
             raise MQTTError(TIMEOUT, "write")
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: a certificate that did not verify (TLS)
             self._fail(e, w)
-            raise MQTTError(DOWN, repr(e))
+            raise self._down(e)
+
+    def _down(self, e, what=""):
+        """The MQTTError for a socket failure: TLS when the handshake or mbedTLS failed, else DOWN."""
+        if self.ssl is not None:
+            from gw import tls
+
+            if tls.is_failure(e):
+                return MQTTError(TLS, "tls: " + tls.why(e))
+        return MQTTError(DOWN, what + repr(e))
 
     async def _write(self, w, parts, st):
         async with self._lock:
@@ -265,7 +257,13 @@ class MQTTClient:
                 raise MQTTError(DOWN, "link closed")
             st[0] = 1
             for p in parts:
-                w.write(p)
+                if self.ssl is None or len(p) <= TLS_RECORD:
+                    w.write(p)
+                    continue
+                mv = memoryview(p)  # a record at a time: the stream copies what a write leaves over
+                for i in range(0, len(p), TLS_RECORD):
+                    w.write(mv[i:i + TLS_RECORD])
+                    await w.drain()
             await w.drain()
             self.last_tx = ticks_ms()
 
@@ -283,106 +281,6 @@ class MQTTClient:
                 raise MQTTError(DOWN, "closed by broker")
             off += k or 0
             self.last_rx = ticks_ms()
-
-    async def _reader(self):
-        try:
-            while True:
-                await self._fill(self._b1)
-                first, n = self._b1[0], 0
-                for i in range(5):
-                    if i == 4:
-                        raise MQTTError(PROTO, "remaining length")
-                    await self._fill(self._b1)
-                    n |= (self._b1[0] & 0x7F) << 7 * i
-                    if not self._b1[0] & 0x80:
-                        break
-                if first & 0xF0 == 0x30:
-                    await self._publish_in(first, n)
-                    continue
-                body = bytearray(n)
-                await self._fill(body)
-                kind = first & 0xF0
-                if kind in (0x40, 0x90) and n >= 2:  # PUBACK, SUBACK; PINGRESP only refreshed last_rx
-                    slot = self._pend.get(body[0] << 8 | body[1])
-                    if slot:
-                        slot[1] = body[2:] if kind == 0x90 else True
-                        slot[0].set()
-        except Exception as e:
-            self._fail(e)
-
-    async def _publish_in(self, first, n):
-        qos, b2 = first >> 1 & 3, self._b2
-        await self._fill(b2)
-        topic = bytearray(b2[0] << 8 | b2[1])
-        await self._fill(topic)
-        pid = 0
-        if qos:
-            await self._fill(b2)
-            pid = b2[0] << 8 | b2[1]
-        plen = n - 2 - len(topic) - (2 if qos else 0)
-        if plen < 0 or qos > 1:
-            raise MQTTError(PROTO, "PUBLISH")
-        payload = None
-        if plen <= MAX_IN:
-            if plen > 4096:
-                gc.collect()
-            try:
-                payload = bytearray(plen)
-            except MemoryError:  # no piece of heap that big: the handler hears of it (payload None)
-                payload = None
-        if payload is None:  # skip it in small bites and ack it, or it comes back forever
-            self.dropped += 1
-            scratch = bytearray(256)
-            while plen:
-                k = min(plen, 256)
-                await self._fill(scratch, k)
-                plen -= k
-            if self.on_message is not None:
-                self._q.append((topic.decode(), None, bool(first & 1), pid))
-                self._qev.set()
-                return
-            return await self._send((puback(pid),)) if qos else None
-        await self._fill(payload)
-        if qos and first & 8:  # DUP: drop a copy of one we have handled (ack again) or still hold
-            if pid in self._seen:
-                return await self._send((puback(pid),))
-            if any(m[3] == pid for m in self._q):
-                return
-        if len(self._q) >= QUEUE:  # on_message is behind: wait, and do not count it as broker silence
-            self._stall, t0 = True, ticks_ms()
-            try:
-                while len(self._q) >= QUEUE:
-                    if ticks_diff(ticks_ms(), t0) > STALL_MS:
-                        raise MQTTError(TIMEOUT, "on_message stuck")
-                    await asyncio.sleep_ms(20)
-            finally:
-                self._stall, self.last_rx = False, ticks_ms()
-        self._q.append((topic.decode(), payload, bool(first & 1), pid))
-        self._qev.set()
-
-    async def _dispatch(self, w, q, ev, dead):
-        while not dead.is_set():
-            if not q:
-                ev.clear()
-                await ev.wait()  # close() sets it
-                continue
-            topic, payload, retained, pid = q[0]
-            try:
-                r = self.on_message(topic, payload, retained) if self.on_message else None
-                if hasattr(r, "send"):
-                    await r
-            except Exception as e:
-                print("mqtt: on_message failed:", repr(e))
-            q.pop(0)
-            if len(payload) > 4096:
-                topic = payload = r = None
-                gc.collect()
-            if pid and not dead.is_set():
-                self._seen = self._seen[-7:] + [pid]
-                try:
-                    await self._send((puback(pid),), 5000, w)
-                except MQTTError:
-                    return
 
     async def _pinger(self):
         """PINGREQ when idle for keepalive/2; the link is dead after keepalive*1.5 without any packet."""

@@ -25,7 +25,7 @@ PROFILES = {
             "gsm3": {"kind": "gsm", "uart": 3, "tx": 18, "rx": 19, "power": 15},
             "gsm4": {"kind": "gsm", "uart": 4, "tx": 21, "rx": 22, "power": 13},
         },
-        "bridge_pins": {"gsm1:gsm3": 32, "gsm1:gsm4": 33, "gsm2:gsm3": 25, "gsm2:gsm4": 26},
+        "bridge_pins": {"gsm1:gsm3": 32, "gsm1:gsm4": 33, "gsm2:gsm3": 25, "gsm2:gsm4": 23},
         "wdt_ms": 30000,
     },
     "esp32-gsm-fxo": {

@@ -1,47 +1,31 @@
 """The bridge on an mqtts:// broker: a real Mosquitto with a TLS listener and password auth, its
-certificate made here by openssl; the broker is checked against the configured CA."""
+certificates made by tests/tlscerts.py; the broker is checked against the configured CA."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 
 import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import func, select
 
-from controller.bridge import Bridge, broker_endpoint
 from controller.brokers import Mosquitto
 from controller.db import Database
+from controller.ingest.bridge import Bridge, broker_endpoint
 from controller.models import Record
 from protocols import messages, topics
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-
-
-def _openssl(*args: str, cwd) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+from tests import tlscerts
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     """A CA, a server certificate for 127.0.0.1 signed by it, and an unrelated CA."""
-    d = tmp_path_factory.mktemp("tls")
-    for ca in ("ca", "other-ca"):
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN=citygate test {ca}",
-                 "-keyout", f"{ca}.key", "-out", f"{ca}.crt", cwd=d)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
-             "-out", "server.csr", cwd=d)
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-days", "2", "-extfile", "san.ext", "-out", "server.crt", cwd=d)
-    return d
+    return tlscerts.make(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def tls_broker(certs):
-    extra = f"cafile {certs / 'ca.crt'}\ncertfile {certs / 'server.crt'}\nkeyfile {certs / 'server.key'}\n"
+    extra = tlscerts.listener(certs)
     with Mosquitto(conf_extra=extra, passwords={"ctl": "s3cret", "gw-mariupol-1": "gwpass"}) as broker:
         yield broker
 

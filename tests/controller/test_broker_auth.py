@@ -10,45 +10,28 @@ gateways seeded without any password, and a test controller client on the contro
 from __future__ import annotations
 
 import socket
-import stat
 import time
-from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
 from controller import reference
-from controller.api.routes.gateways import GatewayIn, mqtt_password, register
-from controller.brokers import Mosquitto, free_port
+from controller.api.routes.gateways import mqtt_password
+from controller.brokers import free_port
 from controller.cli import app
-from controller.db import Database
 from controller.service import ControllerService
 from controller.settings import Settings, get_settings
 from protocols import messages, topics
+from tests.controller.broker_config_rig import CTL_PW, CTL_USER, SECRET, A, B, configured_mosquitto, registered_db
 from tests.controller.mqtt_probe import Client
 
-SECRET = "broker-auth-test-secret-" + "s" * 32
-CTL_USER, CTL_PW = "citygate-controller", "controller-test-password"
-A, B = "gw-a-1", "gw-b-1"
 T = topics
 
 
 @pytest.fixture
 def db(tmp_path, monkeypatch):
-    """The reference region (gateways without passwords) plus gw-a-1 and gw-b-1 registered; their passwords."""
-    url = f"sqlite:///{tmp_path / 'citygate.db'}"
-    database = Database(url)
-    database.upgrade()
-    with database.session() as s:
-        reference.seed(s)
-        made = {gw: register(s, GatewayIn(id=gw, city="Mariupol", services={"gsm1": "102"}, out_ports=["gsm2"]),
-                             SECRET) for gw in (A, B)}
-    for name, value in (("DATABASE_URL", url), ("SECRET_KEY", SECRET), ("BROKER_PASSWORD", CTL_PW)):
-        monkeypatch.setenv("CITYGATE_" + name, value)
-    get_settings.cache_clear()
-    yield database, {gw: m.password for gw, m in made.items()}
-    get_settings.cache_clear()
+    yield from registered_db(tmp_path, monkeypatch)
 
 
 def _service(database, **kw) -> ControllerService:
@@ -68,23 +51,8 @@ def broker(request, db, tmp_path):
         finally:
             service.stop()
         return
-    with _configured_mosquitto(tmp_path / "mosquitto") as m:
+    with configured_mosquitto() as m:
         yield "mosquitto", m.url, passwords
-
-
-@contextmanager
-def _configured_mosquitto(out):
-    """A Mosquitto whose listener and every access rule come from `citygate broker config`."""
-    port = free_port()
-    result = CliRunner().invoke(app, ["broker", "config", "--out", str(out), "--port", str(port),
-                                      "--bind", "127.0.0.1"], env={"COLUMNS": "250"})
-    assert result.exit_code == 0, result.output
-    assert "include_dir" in result.output and "gw-mariupol-1" in result.output  # skipped: never given a password
-    for name in ("password_file", "acl_file", "citygate.conf"):
-        assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
-    assert "allow_anonymous false" in (out / "citygate.conf").read_text()
-    with Mosquitto(port=port, include_dir=out) as m:
-        yield m
 
 
 def test_registered_gateway_connects_with_its_password_and_others_are_refused(broker):
@@ -122,6 +90,31 @@ def test_gateway_writes_only_its_own_topics_and_the_controller_reads_all(broker)
         assert not [m for m in seen if m[1] == b"forged"], seen
     finally:
         for c in (ctl, a, b):
+            c.close()
+
+
+def test_the_watch_account_reads_everything_and_publishes_nothing(broker):
+    """What `citygate demo` prints for mosquitto_sub: every gateway's traffic, and no way to send a command."""
+    from controller.brokers.access import watch_password
+
+    kind, url, pw = broker
+    watch = Client(url, CTL_USER + ".watch", CTL_USER + ".watch", watch_password(SECRET))
+    ctl, b = Client(url, "ctl-x", CTL_USER, CTL_PW), Client(url, B, B, pw[B])
+    assert watch.connect() and ctl.connect() and b.connect()
+    assert not Client(url, CTL_USER + ".watch", CTL_USER + ".watch", "guess").connect(), "a wrong password"
+    try:
+        watch.sub(T.ROOT + "/#")
+        b.sub(T.cmd(B))
+        watch.pub(T.cmd(B), b"forged")  # refused: a watcher sends no command
+        watch.pub(T.events(B), b"forged")
+        b.pub(T.state(B), b"b-state")
+        ctl.pub(T.cmd(B), b"real")
+        watched = watch.until({(T.state(B), b"b-state"), (T.cmd(B), b"real")})  # it reads every gateway's topics
+        assert (T.cmd(B), b"forged") not in watched and (T.events(B), b"forged") not in watched, watched
+        seen = b.until({(T.cmd(B), b"real")})
+        assert (T.cmd(B), b"forged") not in seen, seen
+    finally:
+        for c in (watch, ctl, b):
             c.close()
 
 
@@ -203,8 +196,9 @@ def test_embedded_gateway_must_use_its_id_as_client_id(db):
         url = service.broker_url
         assert not Client(url, B, A, pw[A]).connect(), "gw-a's credentials under gw-b's client id"
         assert not Client(url, "something-else", A, pw[A]).connect()
-        for good in (Client(url, A, A, pw[A]), Client(url, "any-client-id", CTL_USER, CTL_PW)):
-            assert good.connect(), "as itself; the controller's account with any client id"
+        for good in (Client(url, A, A, pw[A]), Client(url, "any-client-id", CTL_USER, CTL_PW),
+                     Client(url, "citygate-cli", CTL_USER + ".cli", CTL_PW)):  # `rollout start`'s, as on Mosquitto
+            assert good.connect(), "as itself; the controller's accounts with any client id"
             good.close()
     finally:
         service.stop()
@@ -224,7 +218,7 @@ def test_service_without_broker_password_makes_its_own_and_ingests_a_gateway(db)
 
 def test_service_on_configured_mosquitto_signs_in_as_the_controller_and_ingests_a_gateway(db, tmp_path):
     database, pw = db
-    with _configured_mosquitto(tmp_path / "mosquitto") as m:
+    with configured_mosquitto() as m:
         service = ControllerService(Settings(database_url=database.url, broker=m.url, secret_key=SECRET,
                                              broker_password=CTL_PW, listen_port=free_port())).start()
         try:  # no CITYGATE_BROKER_USER: the service signs in as citygate-controller, like the config
@@ -263,14 +257,17 @@ def test_broker_config_refuses_without_a_controller_password(db, tmp_path, monke
 
 
 def test_broker_config_acl_grants_exactly_section_3(db, tmp_path):
-    result = CliRunner().invoke(app, ["broker", "config", "--out", str(tmp_path / "out")], env={"COLUMNS": "250"})
+    result = CliRunner().invoke(app, ["broker", "config", "--out", str(tmp_path / "out"), "--owner", "root"],
+                                env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     acl = (tmp_path / "out" / "acl_file").read_text().splitlines()
-    assert acl[:2] == [f"user {CTL_USER}", "topic readwrite citygate/v1/#"]
+    assert acl[:3] == [f"user {CTL_USER}", "topic readwrite citygate/v1/#", ""]
+    assert acl[3:5] == [f"user {CTL_USER}.cli", "topic readwrite citygate/v1/#"]  # `citygate rollout start`
     assert f"user {A}" in acl and "topic write citygate/v1/gw/gw-a-1/events" in acl
     assert "topic read citygate/v1/gw/gw-a-1/table" in acl and "user gw-mariupol-1" not in acl
     users = [line.split(":")[0] for line in (tmp_path / "out" / "password_file").read_text().splitlines()]
-    assert users == [CTL_USER, A, B]
+    assert users == [CTL_USER, CTL_USER + ".cli", CTL_USER + ".watch", A, B]
+    assert acl[6:8] == [f"user {CTL_USER}.watch", "topic read citygate/v1/#"], "the watch account only reads"
     assert "listener 1883\n" in (tmp_path / "out" / "citygate.conf").read_text()
 
 
@@ -278,7 +275,11 @@ def test_deliveries_survive_subscriptions_changing_meanwhile(broker):
     """amqtt 0.12 walks its subscription table around each ACL check: a SUBSCRIBE arriving meanwhile
     must not cut the broadcast short for the subscribers further down that table."""
     kind, url, pw = broker
-    ctl, late, other = (Client(url, f"ctl-{n}", CTL_USER, CTL_PW) for n in "xyz")
+    if kind == "embedded":  # the controller's account with any client ids
+        ctl, late, other = (Client(url, f"ctl-{n}", CTL_USER, CTL_PW) for n in "xyz")
+    else:  # Mosquitto names each client by its username: three accounts (gw-b-1's subscriptions are refused)
+        ctl, late = (Client(url, user, user, CTL_PW) for user in (CTL_USER, CTL_USER + ".cli"))
+        other = Client(url, B, B, pw[B])
     a = Client(url, A, A, pw[A])
     assert ctl.connect() and late.connect() and other.connect() and a.connect()
     try:

@@ -1,17 +1,19 @@
 """The admin commands (gateway, route, rollout, report) on a seeded SQLite database."""
 
 import csv
+import hashlib
 import io
 import json
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from controller import reference
 from controller.cli import app
 from controller.db import Database
-from controller.ingest import write_batch
-from controller.models import Gateway, RolloutTarget
+from controller.ingest.records import write_batch
+from controller.models import CallHour, Gateway, Record, RolloutTarget, SecretAudit
 from controller.rollouts import start_rollout
 from controller.settings import get_settings
 from protocols import messages
@@ -49,6 +51,9 @@ def test_gateway_add_list_show_bundle(db):
         assert gw.profile == "esp32-wrover-4gsm" and gw.out_ports == ["gsm2"]
         assert {link.port: link.service.number for link in gw.services} == {"gsm1": "102", "gsm3": "505"}
     assert key in result.output and "MQTT password" in result.output
+    with db.session() as s:
+        trail = [(a.gateway_id, a.action, a.actor[:4]) for a in s.scalars(select(SecretAudit))]
+    assert trail == [("gw-pokrovsk-1", "register", "cli:")]  # the hand-out is on the secret audit
 
     result = run("gateway", "list")
     assert result.exit_code == 0, result.output
@@ -62,12 +67,58 @@ def test_gateway_add_list_show_bundle(db):
     assert result.exit_code == 0, result.output
     assert "esp32-wrover-4gsm" in result.output and "gsm3" in result.output and "505" in result.output
 
-    result = run("gateway", "bundle", "gw-pokrovsk-1", "--broker", "mqtt://10.0.0.5:1883")
+    result = runner.invoke(app, ["gateway", "bundle", "gw-pokrovsk-1", "--broker", "mqtt://10.0.0.5:1883"], env=ENV)
     assert result.exit_code == 0, result.output
-    config = json.loads(result.output)
-    assert config["id"] == "gw-pokrovsk-1" and config["key"] == key and config["broker"] == "mqtt://10.0.0.5:1883"
-    assert config["user"] == "gw-pokrovsk-1" and config["profile"] == "esp32-wrover-4gsm"
-    assert config["password"] == json.loads(run("gateway", "bundle", "gw-pokrovsk-1").output)["password"]
+    config = json.loads(result.stdout)
+    assert config == {"id": "gw-pokrovsk-1", "broker": "mqtt://10.0.0.5:1883", "user": "gw-pokrovsk-1",
+                      "profile": "esp32-wrover-4gsm"}  # no secret: reading it again gives nobody the key
+    assert "--rotate" in result.stderr
+
+
+def test_gateway_bundle_rotate_hands_out_new_secrets_once_and_audits(db):
+    with db.session() as s:
+        old = s.get(Gateway, "gw-toretsk-1").key_hex
+    result = runner.invoke(app, ["gateway", "bundle", "gw-toretsk-1", "--rotate", "--broker", "mqtt://10.0.0.5:1883"],
+                           env=ENV)
+    assert result.exit_code == 0, result.output
+    config = json.loads(result.stdout)
+    assert set(config) == {"id", "broker", "user", "profile", "key", "password"} and config["key"] != old
+    with db.session() as s:
+        gw = s.get(Gateway, "gw-toretsk-1")
+        assert gw.key_hex == config["key"]
+        assert gw.password_sha256 == hashlib.sha256(config["password"].encode()).hexdigest()
+        trail = [(a.gateway_id, a.action, a.actor) for a in s.scalars(select(SecretAudit))]
+    assert trail == [("gw-toretsk-1", "bundle", trail[0][2])] and trail[0][2].startswith("cli:")
+    again = json.loads(runner.invoke(app, ["gateway", "bundle", "gw-toretsk-1", "--broker", "mqtt://10.0.0.5:1883"],
+                                      env=ENV).stdout)
+    assert "key" not in again and "password" not in again
+
+
+def test_gateway_list_and_show_read_a_state_of_the_wrong_types(db):
+    with db.session() as s:
+        gw = s.get(Gateway, "gw-kramatorsk-1")
+        gw.state = {"online": True, "outbox": "lots", "heap_min_free": [1],
+                    "ports": {"gsm1": {"kind": "gsm", "csq": "strong"}, "gsm3": "up"}}
+        gw.last_seen = 2**40  # no date: shown as the number
+    result = run("gateway", "list")
+    assert result.exit_code == 0, result.output
+    assert "gw-kramatorsk-1" in result.output and "lots" not in result.output
+    result = run("gateway", "show", "gw-kramatorsk-1")
+    assert result.exit_code == 0, result.output
+    assert str(2**40) in result.output and "strong" not in result.output
+
+
+def test_report_calls_shows_calls_whose_start_is_no_date(db):
+    with db.session() as s:
+        for seq, at in enumerate((2**40, -(2**40)), 1):
+            s.add(Record(gateway_id="gw-toretsk-1", store_id="odd", seq=seq, kind="call", at=at, route="police-102",
+                         outcome="answered", target="mariupol-102", talk_s=10, data={}))
+            s.add(CallHour(gateway_id="gw-toretsk-1", hour=at // 3600 * 3600, route="police-102",
+                           target="mariupol-102", offered=1, answered=1, talk_s=10))
+    for extra in ([], ["--csv"], ["--interval", "month"], ["--from", "1"]):
+        result = run("report", "calls", "--group", "gateway", *extra)
+        assert result.exit_code == 0, (extra, result.output)
+        assert "gw-toretsk-1" in result.output
 
 
 def test_gateway_errors_name_what_to_fix(db):
@@ -105,7 +156,7 @@ def test_route_add_compiles_the_gateways_it_reaches(db):
 
         doc = json.loads(latest_table(s, "gw-sloviansk-1").body)
         route = next(r for r in doc["routes"] if r["id"] == "info-505-weekend")
-        assert route["targets"] == ["info-505", "mariupol-reserve"] and route["port"] == "fxo1"
+        assert route["targets"] == ["info-505", "mariupol-reserve"] and route["port"] == "gsm3"
         assert route["hours"] == [{"days": "67", "start": "10:00", "end": "14:00"}]
         assert route["fallback"] == {"action": "forward", "target": "mariupol-102"}
         assert route["after_hours"] == {"action": "reject"}
@@ -213,3 +264,54 @@ def test_rollout_start_explains_the_broker_it_needs(db):
         from controller.models import Rollout
 
         assert s.query(Rollout).count() == 0
+
+
+def test_gateway_bundle_never_guesses_an_embedded_brokers_address(db):
+    """It used to write mqtt://127.0.0.1:1883, where no embedded broker listens."""
+    result = run("gateway", "bundle", "gw-toretsk-1")
+    assert result.exit_code == 2, result.output
+    out = " ".join(result.output.split())
+    assert "embedded one of a running controller" in out and "--broker" in out and "CITYGATE_BROKER" in out
+
+
+LISTINGS = [(("gateway", "list"), "gw-kramatorsk-1"), (("route", "list"), "old-donetsk-line"),
+            (("report", "calls", "--group", "gateway"), "gw-kramatorsk-1")]
+
+
+@pytest.mark.parametrize(("listing", "ident"), LISTINGS, ids=[" ".join(x[0]) for x in LISTINGS])
+def test_listings_stay_readable_at_80_columns_and_have_csv_and_json(db, listing, ident):
+    with db.session() as s:
+        s.add(Record(gateway_id="gw-kramatorsk-1", store_id="s", seq=1, kind="call", at=DAY + 3600, route="police-102",
+                     outcome="answered", target="mariupol-102", talk_s=10, data={}))
+        s.add(CallHour(gateway_id="gw-kramatorsk-1", hour=DAY + 3600, route="police-102", target="mariupol-102",
+                       offered=1, answered=1, talk_s=10))
+    narrow = runner.invoke(app, list(listing), env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    assert max(len(line) for line in narrow.output.splitlines()) <= 80
+    assert ident in narrow.output, "ids are never cut or folded"
+    for word in ("offered", "answered") if listing[0] == "report" else ("city",):
+        assert word in narrow.output.replace(":", " ").split(), f"the heading {word} is whole"
+    as_json = runner.invoke(app, [*listing, "--json"], env={"COLUMNS": "80"})
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.stdout)
+    as_csv = runner.invoke(app, [*listing, "--csv"], env={"COLUMNS": "80"})
+    assert as_csv.exit_code == 0, as_csv.output
+    rows = list(csv.DictReader(as_csv.stdout.splitlines()))
+    assert rows and len(rows) == len(data if isinstance(data, list) else data["rows"])
+    assert ident in as_csv.stdout
+
+
+def test_gateway_add_writes_the_whole_bundle_for_the_board(db, tmp_path):
+    path = tmp_path / "config.json"
+    result = run("gateway", "add", "gw-toretsk-7", "--city", "Toretsk", "--port", "gsm1=102", "--out", "gsm2",
+                 "--bundle", str(path), "--broker", "mqtt://10.0.0.5:1883")
+    assert result.exit_code == 0, result.output
+    config = json.loads(path.read_text())
+    assert set(config) == {"id", "broker", "user", "profile", "key", "password"}
+    assert config["broker"] == "mqtt://10.0.0.5:1883" and (path.stat().st_mode & 0o777) == 0o600
+    with db.session() as s:
+        assert s.get(Gateway, "gw-toretsk-7").key_hex == config["key"]
+    result = run("gateway", "add", "gw-toretsk-8", "--city", "Toretsk", "--bundle", str(tmp_path / "c2.json"))
+    assert result.exit_code == 2 and "embedded" in result.output, "no broker address: refused before registering"
+    with db.session() as s:
+        assert s.get(Gateway, "gw-toretsk-8") is None

@@ -48,7 +48,11 @@ def test_a_change_makes_a_new_version_only_where_it_matters(tmp_path):
     assert after["gw-toretsk-1"].changed and after["gw-toretsk-1"].version == 2
     assert not any(c.changed for g, c in after.items() if g != "gw-toretsk-1")
     body = json.loads(after["gw-toretsk-1"].body)
-    assert "2016-09-01" in body["closed"] and body["issued_at"] == 1469100000
+    city_calendar = f"city-{toretsk.city_id}"
+    assert body["calendars"][city_calendar] == ["2016-09-01"] and body["issued_at"] == 1469100000
+    closing = {r["id"]: r["closed"] for r in body["routes"]}
+    assert closing["info-505"] == ["region", city_calendar], "holidays close the 505 line"
+    assert closing["police-102"] == [] and closing["police-102-local"] == [], "and never the police"
 
     with db.session() as s:  # a region-wide change reaches every gateway
         s.add(DenyPrefix(prefix="+37517", note="test"))
@@ -69,3 +73,21 @@ def test_stored_bodies_in_another_key_order_are_still_recognised_as_unchanged(tm
         s.flush()
         c = compile_gateway(s, gw, at=1469500000)
     assert (c.version, c.changed) == (1, False)
+
+
+def test_police_answers_on_a_holiday_and_the_505_line_does_not(tmp_path):
+    """Issue: `preview --at 2016-08-24T14:00` said reject closed_day police-102 (a region holiday closed it)."""
+    from datetime import UTC, datetime
+
+    from protocols import routing
+    from protocols.tz import utc_from_local
+
+    db = _db(tmp_path)
+    with db.session() as s:
+        compiled = {c.gateway: c for c in compile_all(s, at=1469000000)}
+    table = routing.load(compiled["gw-mariupol-1"].body)
+    noon = utc_from_local(int(datetime(2016, 8, 24, 14, tzinfo=UTC).timestamp()), table.tz)  # 14:00 in Kyiv
+    police = routing.decide(table, "gsm1", "+380671234567", noon)
+    assert (police.action, police.route, police.reason) == ("dial", "police-102", "ok")
+    info = routing.decide(table, "gsm3", "+380671234567", noon)
+    assert (info.action, info.route, info.reason) == ("callback", "info-505", "closed_day")

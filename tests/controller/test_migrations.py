@@ -1,6 +1,7 @@
 """The Alembic migrations on SQLite and PostgreSQL: upgraded, the schema is exactly the models (nothing
 for autogenerate to write); they go down to nothing and up again; 0002 fills call_hours from records;
-0003 swaps the outcome index for one of the open callbacks."""
+0003 swaps the outcome index for one of the open callbacks; 0004 adds the secret hand-out audit;
+0005 says which services holidays close (emergency numbers never)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def downgrade(db: Database, to: str) -> None:
         command.downgrade(cfg, to)
 
 
-HEAD = "0003"
+HEAD = "0007"
 
 
 def indexes(db: Database, table: str) -> set[str]:
@@ -119,5 +120,34 @@ def test_0003_indexes_only_the_open_callbacks_and_goes_back(db):
     downgrade(db, "0002")
     assert "ix_records_outcome" in indexes(db, "records")
     assert "ix_records_open_callbacks" not in indexes(db, "records")
+    db.upgrade()
+    assert revision(db) == HEAD and differences(db) == []
+
+
+def test_0004_adds_the_secret_audit_and_goes_back(db):
+    db.upgrade()
+    assert "secret_audit" in tables(db)
+    assert {"ix_secret_audit_at", "ix_secret_audit_gateway_id"} <= indexes(db, "secret_audit")
+    downgrade(db, "0003")
+    assert "secret_audit" not in tables(db)
+    db.upgrade()
+    assert revision(db) == HEAD and differences(db) == []
+
+
+def test_0005_emergency_services_stay_open_on_holidays_and_goes_back(db):
+    """Existing services keep closing on holidays, except the emergency numbers (the police closed before)."""
+    migrate_to = migrate.config(db.url)
+    with db.engine.begin() as conn:
+        migrate_to.attributes["connection"] = conn
+        command.upgrade(migrate_to, "0004")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO services (number, name) VALUES ('102', 'Police'), ('505', 'Info'), "
+                             "('112', 'Emergency')"))
+    db.upgrade()
+    with db.engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT number, closed_on_holidays FROM services")).all())
+    assert {k: bool(v) for k, v in rows.items()} == {"102": False, "505": True, "112": False}
+    downgrade(db, "0004")
+    assert "closed_on_holidays" not in {c["name"] for c in sa.inspect(db.engine).get_columns("services")}
     db.upgrade()
     assert revision(db) == HEAD and differences(db) == []

@@ -15,7 +15,7 @@ from controller.models import Gateway, Holiday, Record
 from controller.rollouts import advance_rollouts, start_rollout
 from controller.service import ControllerService
 from controller.settings import Settings
-from hil_tests.rig.emulated import EmulatedRig
+from emulator.board import EmulatedRig
 from protocols import routing
 from tests.controller.databases import KINDS, scratch_url
 
@@ -31,7 +31,7 @@ def wait(pred, timeout, what):
         if value:
             return value
         time.sleep(0.3)
-    raise TimeoutError(what)
+    raise TimeoutError(what() if callable(what) else what)
 
 
 @pytest.fixture(params=KINDS)
@@ -51,7 +51,7 @@ def stop_service(service) -> None:
 
 @pytest.fixture
 def fleet(tmp_path, database_url):
-    with Mosquitto() as broker:
+    with Mosquitto(start_timeout=30) as broker:  # it is started again mid-test, maybe on a loaded machine
         service = start_service(database_url, broker)
         with service.db.session() as s:
             reference.seed(s, profile=PROFILE, ports=PORTS, out_ports=OUT)
@@ -107,7 +107,7 @@ def test_rollout_applied_rejected_and_republished(fleet):
         start_rollout(s, service.bridge, ["gw-mariupol-1"], canary=[])
     broker.stop()  # the retained table is lost with a non-persistent broker: only re-publishing helps
     broker.start()
-    wait(lambda: service.bridge.connected.is_set(), 20, "controller reconnected")
+    wait(lambda: service.bridge.connected.is_set(), 60, "controller reconnected")
     rigs["gw-mariupol-1"].power_on()
     wait(lambda: gateway(service, "gw-mariupol-1").applied_version == 2, 60, "re-published and applied")
     with service.db.session() as s:
@@ -123,7 +123,7 @@ def _record(service, gw, caller):
 
 def test_controller_counts_equal_truth_after_a_broker_restart_mid_traffic(tmp_path, database_url):
     gw_id = "gw-kramatorsk-1"
-    with Mosquitto() as broker:
+    with Mosquitto(start_timeout=30) as broker:  # it is started again mid-test, maybe on a loaded machine
         service = start_service(database_url, broker)
         with service.db.session() as s:
             reference.seed(s, profile=PROFILE, ports=PORTS, out_ports=OUT)
@@ -142,17 +142,21 @@ def test_controller_counts_equal_truth_after_a_broker_restart_mid_traffic(tmp_pa
             for i, caller in enumerate(callers):
                 if i == 4:
                     broker.stop()  # mid-traffic: the board keeps routing and keeps its records
+                    down = rig.console_mark()
                 if i == 7:
                     broker.start()
                 rig.network.call("gsm1" if i % 3 else "gsm3", caller,
-                                 hangup_after_s=0.1 if i == 5 else None).wait(30)
-            wait(lambda: service.bridge.connected.is_set() and gateway(service, gw_id).online, 60, "back online")
-            result = service.bridge.command(gw_id, "counters", timeout=30)
+                                 hangup_after_s=0.1 if i == 5 else None).wait(60)
+            # each side reconnects on its own backoff (the board's grows to 60 s): the board is back once it
+            # says so, and a command sent before it subscribed again is lost (commands are not retained)
+            wait(lambda: service.bridge.connected.is_set(), 120, "controller reconnected")
+            rig.wait_console(r"link: connected", timeout=120, after=down)
+            result = command_until_answered(service, gw_id, "counters", 120)
             seq = result["result"]["seq"]
-            counters = wait(lambda: _by_seq(service, gw_id, seq), 60, "the counters record stored")
+            counters = wait(lambda: _by_seq(service, gw_id, seq), 120, "the counters record stored")
             truth = rig.network.inbound()
-            stored = wait(lambda: (lambda r: len(r) == len(truth) and r)(_calls(service, gw_id)), 60,
-                          "every call record stored")
+            stored = wait(lambda: (lambda r: len(r) == len(truth) and r)(_calls(service, gw_id)), 120,
+                          lambda: _missing(service, rig, gw_id, truth))
         finally:
             rig.close()
             stop_service(service)
@@ -161,6 +165,29 @@ def test_controller_counts_equal_truth_after_a_broker_restart_mid_traffic(tmp_pa
     answered = sum(t["result"] == "answered" for t in truth)
     assert sum(r.outcome == "answered" for r in stored) == answered
     assert sum(c.get("answered", 0) for c in counters["routes"].values()) == answered
+
+
+def _missing(service, rig, gw_id, truth) -> str:
+    """Why not every call record is stored: what is, what the board and the bridge say."""
+    stored = {r.seq: r.caller for r in _calls(service, gw_id)}
+    missing = sorted({t["caller"] for t in truth} - set(stored.values()))
+    state = gateway(service, gw_id).state
+    board = {k: state.get(k) for k in ("last_seq", "outbox", "calls", "store_id", "uptime_s")}
+    return (f"every call record stored: {len(stored)} of {len(truth)} (seqs {sorted(stored)}); missing callers "
+            f"{missing}; the board's last state {board}; bridge stats {service.bridge.stats}, refused "
+            f"{service.bridge.refused}, waiting {service.bridge.waiting}, connected {service.bridge.connected.is_set()}"
+            f"\nthe board's console:\n" + "\n".join(rig.console().splitlines()[-60:]))
+
+
+def command_until_answered(service, gw, op, timeout):
+    """Send `op` again each time no answer came (the one before may have reached no subscriber)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return service.bridge.command(gw, op, timeout=15)
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def _by_seq(service, gw, seq):

@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from hil_tests.rig.gsmnet import GsmNetwork
-from tests.firmware.test_gsm_network import until
+from emulator.network import GsmNetwork
+from tests.conditions import until
 from tests.firmware.test_gsm_unit import MpyGsm
 
 pytestmark = pytest.mark.micropython
 
 RING_EVERY_S = 0.6  # the emulated exchange's ringing cadence, shortened (an analog line: ~5 s)
-FAST = {"cmd_ms": 1000, "cid_wait_ms": 400, "ring_gone_ms": 1500, "retry_ms": 300}
+FAST = {"cmd_ms": 1000, "caller_id_ms": 400, "ring_gap_ms": 1500, "retry_ms": 300}
 
 
 class MpyFxo(MpyGsm):
@@ -93,8 +93,8 @@ def test_caller_abandons_while_ringing(world):
     t0 = time.monotonic()
     call = net.call("fxo1", "0501112233", hangup_after_s=1.0)
     assert line.wait_event("ring", 2)["arg"] == "0501112233"
-    line.wait_event("hangup", 4)  # no RING for ring_gone_ms
-    assert 0.6 + 1.5 <= time.monotonic() - t0 < 4  # the last RING came at 0.6 s
+    line.wait_event("hangup", 4)  # no RING for ring_gap_ms
+    assert 0.6 + 1.5 <= time.monotonic() - t0 < 6  # the last RING came at 0.6 s (the default wait is 7 s)
     assert call.wait(1)["ended_by"] == "caller"
     assert line.names() == ["ring", "hangup"]
     assert "HOOK OFF" not in net.commands("fxo1")
@@ -132,7 +132,7 @@ def test_dial_outcomes(world):
     assert line.call("dial", "+380441000002", 3) == "busy"
     t0 = time.monotonic()
     assert line.call("dial", "+380441000003", 1.5) == "no_answer"  # our ring timeout
-    assert 1.3 < time.monotonic() - t0 < 3
+    assert 1.3 < time.monotonic() - t0 < 10  # waited for the ring timeout, not for ever
     assert line.call("dial", "+380449999999", 3) == "failed"  # unknown number: unreachable, LOOP OFF
     n = len(net.commands("fxo1"))
     for bad in ("12#3", "+", "", "+380 44"):
@@ -268,17 +268,21 @@ def test_board_routes_between_the_analog_line_and_gsm():
             assert [(a["port"], a["number"], a["result"]) for a in t["attempts"]] == [("gsm1", CENTRE, "answered")]
             assert t["answer"] >= t["start"] + 0.35 and t["bridge_s"] >= 1.0  # late answer, then bridged
 
-            # a mobile caller, routed to the switchboard dialled on the analog line
-            lived = net.call("gsm1", "+380671230002", hangup_after_s=3).wait(20)
+            # a mobile caller, routed to the switchboard dialled on the analog line; the caller hangs up once the
+            # board answered (not after a fixed patience: a loaded machine may take seconds to dial the line)
+            mobile = net.call("gsm1", "+380671230002")
+            until(lambda: mobile.state != "ringing", 20, "the board to answer the mobile caller")
+            mobile.hangup()
+            lived = mobile.wait(20)
             assert lived["answered"] and lived["connected_to"] == SWITCHBOARD and lived["ended_by"] == "caller"
             (t,) = [x for x in net.inbound() if x["caller"] == "+380671230002"]
             assert [(a["port"], a["number"], a["result"]) for a in t["attempts"]] == [
                 ("fxo1", SWITCHBOARD, "answered")]
             assert f"DIAL 00{SWITCHBOARD[1:]}" in net.commands("fxo1")
-            until(lambda: net.truth()[-1]["end"] is not None, 5, "the analog leg released")
+            until(lambda: net.truth()[-1]["end"] is not None, 20, "the analog leg released")
             assert net.truth()[-1]["ended_by"] == "gateway" and net.commands("fxo1")[-1] == "HOOK ON"
 
-            recs = peer.wait_calls(gw, 2, timeout=15)
+            recs = peer.wait_calls(gw, 2, timeout=30)
             got = {r["caller"]: (r["port"], r["outcome"], r["route"], r["target"]) for r in recs}
             assert got == {"0441230001": ("fxo1", "answered", "analog-in", "centre"),
                            "+380671230002": ("gsm1", "answered", "gsm-in", "switchboard")}

@@ -19,7 +19,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.brokers import AmqttBroker, Mosquitto
-from hil_tests.rig import micropython
+from emulator import micropython
 
 pytestmark = pytest.mark.micropython
 
@@ -220,9 +220,9 @@ def test_client_notices_broker_stop(broker):
         m.expect("READY")
         t0 = time.monotonic()
         broker.stop()
-        dead = m.expect("DEAD", 8)
+        dead = m.expect("DEAD", 12)
         took = time.monotonic() - t0
-        assert took < 4.5, f"noticed after {took:.1f} s: {dead}"
+        assert took < 8, f"noticed after {took:.1f} s: {dead}"
         assert dead[2] == "0", "connected still True"
         assert m.finish() == 0
     pub = next(line.split() for line in m.seen if line.startswith("PUB_"))
@@ -242,11 +242,11 @@ def test_client_notices_a_silent_broker_by_keepalive(broker):
             t0 = time.monotonic()
             broker.pause()
             try:
-                dead = m.expect("DEAD", 10)
+                dead = m.expect("DEAD", 14)
             finally:
                 broker.resume()
             took = time.monotonic() - t0
-            assert 2.5 < took < 5.5, f"declared dead after {took:.1f} s: {dead}"
+            assert 2.5 < took < 9, f"declared dead after {took:.1f} s: {dead}"
             assert dead[2] == "0" and "keepalive" in " ".join(dead[3:]), dead
             assert m.finish() == 0
         pub = next(line.split() for line in m.seen if line.startswith("PUB_"))

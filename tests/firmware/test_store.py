@@ -19,7 +19,7 @@ import zlib
 
 import pytest
 
-from hil_tests.rig import micropython
+from emulator import micropython
 
 REPO = micropython.REPO
 FIRMWARE = REPO / "firmware"
@@ -118,6 +118,10 @@ SCENARIOS = [
              ["table:2:5000", "call:30:5", "ack:last", "call:35:1"], [(1, 3000), (2, 5000)]),
     # a full outbox: the oldest segment is dropped (snapshots, a dropped record, a delete)
     Scenario("outbox_full_drop", ["max=24"], ["call:0:22"], ["call:22:6", "counters:1469100000", "call:28:1"], []),
+    # records wait in slots, move into a segment 8 at a time, or with one too big for a slot (the alarm);
+    # the base leaves 5 in their slots for the boot to take back
+    Scenario("slots_to_segments", [], ["call:0:5"], ["call:5:9", "alarm:600", "call:14:2", "ack:last", "call:16:1"],
+             []),
     # the first boot on a blank image: format, the store is born, first records
     Scenario("first_boot", [], [], ["call:0:3", "ack:2", "call:3:1"], []),
 ]
@@ -128,8 +132,12 @@ def prepared(request, tmp_path_factory):
     sc = request.param
     base = tmp_path_factory.mktemp("base-" + sc.name)
     before = {"calls": {}, "state": None}
-    if sc.base_ops:
-        before = parse(mpy(base, *sc.args, *sc.base_ops) + mpy(base, *sc.args, "dump"))
+    if sc.base_ops:  # the state is read on a copy: a boot moves staged records, and the cut run must do that
+        ran = mpy(base, *sc.args, *sc.base_ops)
+        seen = tmp_path_factory.mktemp("seen-" + sc.name)
+        for f in base.iterdir():
+            shutil.copy(f, seen / f.name)
+        before = parse(ran + mpy(seen, *sc.args, "dump"))
     dry = tmp_path_factory.mktemp("dry-" + sc.name)
     for f in base.iterdir():
         shutil.copy(f, dry / f.name)
@@ -258,6 +266,6 @@ def test_erases_per_call_record(tmp_path):
     lines = mpy(tmp_path, "wear:500:50")
     wear = dict(kv.split("=") for kv in lines[-1].split()[1:])
     print("\n" + lines[-1])
-    assert float(wear["erases_per_call"]) <= 2.0, lines[-1]
+    assert float(wear["erases_per_call"]) <= 0.5, lines[-1]  # issue 14: at most 1.0; 0.22 measured
     st = parse(mpy(tmp_path, "dump"))["state"]
     assert st["last_seq"] == 500 and st["acked_seq"] == 500 and st["counters"]["calls"] == 500

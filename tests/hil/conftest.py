@@ -1,4 +1,6 @@
-"""A board under test: the real firmware on MicroPython, a real broker, the controller's side of the contract."""
+"""A board under test on the rig `--rig FILE` names (default hil_tests/rigs/emulated.toml): the real firmware,
+a real broker, the controller's side of the contract. The fixtures `rig`, `board` and `controller` come from
+the citygate_hil pytest plugin (hil_tests/plugin.py); this file sets the scenarios' world up on them."""
 
 from __future__ import annotations
 
@@ -7,11 +9,10 @@ import json
 
 import pytest
 
-from controller.brokers import Mosquitto
+from emulator.board import EmulatedRig
 from hil_tests.peer import ControllerPeer
-from hil_tests.rig.emulated import EmulatedRig
 
-KEY = "5a" * 32
+KEY = "5a" * 32  # start_board's boards (tests/firmware); the plugin's board has the rig file's key
 MONDAY_NOON = calendar.timegm((2026, 11, 23, 12, 0, 0))  # network time the modems report
 
 CENTRES = {
@@ -51,18 +52,32 @@ def scenario_table(gw: str, version: int = 1, **extra) -> dict:
 
 
 @pytest.fixture(scope="module")
-def hil_broker():
-    with Mosquitto() as broker:
-        yield broker
+def rig_prepare():
+    """Before the board is powered: Monday noon on the network's clock (where the rig sets it), the centres."""
+    def prepare(rig):
+        if "clock_control" in rig.features:
+            rig.network.set_time(MONDAY_NOON)
+        for number, behaviour in CENTRES.items():
+            rig.network.destination(number, **behaviour)
+    return prepare
 
 
 @pytest.fixture(scope="module")
-def peer(hil_broker):
-    with ControllerPeer(hil_broker.url, client_id="hil-controller") as p:
-        yield p
+def board(board, controller, rig, request):
+    """The plugin's board, running the module's table: `board_table(gw_id)` in the module, else scenario_table."""
+    make = getattr(request.module, "board_table", scenario_table)
+    body = make(board.id)
+    # a real board keeps its flash between modules and runs: a version above the one it runs, or it refuses it
+    running = controller.wait_state(board.id).get("table_version") or 0
+    body["version"] = max(body["version"], running + 1)
+    controller.push_table(board.id, json.dumps(body).encode(), board.key)
+    ack = controller.wait_ack(board.id, body["version"], timeout=30)
+    assert ack["status"] == "applied", ack
+    return board
 
 
 def start_board(gw: str, broker, peer: ControllerPeer, profile: str = "esp32-wrover-4gsm", table: dict | None = None):
+    """A board of its own outside the rig (tests/firmware): an emulated board with the centres, online."""
     rig = EmulatedRig(gw, KEY, broker.url, profile=profile)
     rig.network.set_time(MONDAY_NOON)
     for number, behaviour in CENTRES.items():
@@ -79,11 +94,3 @@ def start_board(gw: str, broker, peer: ControllerPeer, profile: str = "esp32-wro
         rig.close()
         raise
     return rig
-
-
-@pytest.fixture(scope="module")
-def board(hil_broker, peer):
-    rig = start_board("gw-hil-1", hil_broker, peer)
-    yield rig
-    print(rig.console()[-4000:])
-    rig.close()

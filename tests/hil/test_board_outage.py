@@ -8,17 +8,13 @@ import time
 
 import pytest
 
-from controller.brokers import Mosquitto
-from hil_tests.peer import ControllerPeer
-from tests.hil.conftest import start_board
-
-pytestmark = pytest.mark.slow
-GW = "gw-outage-1"
+pytestmark = [pytest.mark.slow, pytest.mark.needs("broker_control")]
 OUTAGE_S = float(os.environ.get("CITYGATE_OUTAGE_S", "40"))
 
 
-def table(version=1):
-    return {"schema": 1, "gateway": GW, "version": version, "tz": "UTC0",
+def board_table(gw: str, version: int = 1) -> dict:
+    """The table the board runs (tests/hil/conftest.py pushes it)."""
+    return {"schema": 1, "gateway": gw, "version": version, "tz": "UTC0",
             "targets": {"centre": {"number": "+380629000001", "via": ["gsm2"], "ring_timeout_s": 3},
                         "busy": {"number": "+380629000003", "via": ["gsm2"], "ring_timeout_s": 3}},
             "routes": [{"id": "main", "port": "gsm1", "caller": ["+38050"], "targets": ["centre"]},
@@ -26,30 +22,26 @@ def table(version=1):
                         "fallback": {"action": "callback"}}]}
 
 
-def test_broker_outage_loses_no_record_and_counters_match_truth():
-    with Mosquitto() as broker, ControllerPeer(broker.url, client_id="outage-controller") as peer:
-        rig = start_board(GW, broker, peer, profile="esp32-2gsm", table=table())
-        try:
-            rig.network.call("gsm1", "+380500000001").wait(30)
-            peer.wait_calls(GW, 1)
-            broker.stop()
-            t_down = time.monotonic()
-            callers = [f"+3805{3 if i % 3 == 2 else 0}00000{i:03d}" for i in range(2, 8)]
-            for caller in callers:  # calls keep being routed while the uplink is gone
-                lived = rig.network.call("gsm1", caller).wait(30)
-                assert lived["answered"] == caller.startswith("+38050"), lived
-            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t_down)))
-            broker.start()
-            calls = peer.wait_calls(GW, 1 + len(callers), timeout=120)
-            result = peer.command(GW, "counters")
-            assert result["ok"], result
-            seq = result["result"]["seq"]
-            counters = peer.wait(lambda: next((r for (g, _, s), r in peer.records.items()
-                                               if g == GW and s == seq), None), 60, "the counters record")
-        finally:
-            print(rig.console()[-3000:])
-            rig.close()
-
+def test_broker_outage_loses_no_record_and_counters_match_truth(rig, board, controller):
+    peer, broker, GW = controller, rig.broker, board.id
+    rig.network.call("gsm1", "+380500000001").wait(30)
+    peer.wait_calls(GW, 1)
+    broker.stop()
+    t_down = time.monotonic()
+    try:
+        callers = [f"+3805{3 if i % 3 == 2 else 0}00000{i:03d}" for i in range(2, 8)]
+        for caller in callers:  # calls keep being routed while the uplink is gone
+            lived = rig.network.call("gsm1", caller).wait(30)
+            assert lived["answered"] == caller.startswith("+38050"), lived
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t_down)))
+    finally:
+        broker.start()
+    calls = peer.wait_calls(GW, 1 + len(callers), timeout=120)
+    result = peer.command(GW, "counters")
+    assert result["ok"], result
+    seq = result["result"]["seq"]
+    counters = peer.wait(lambda: next((r for (g, _, s), r in peer.records.items()
+                                       if g == GW and s == seq), None), 60, "the counters record")
     truth = rig.network.inbound()
     assert sorted(r["caller"] for r in calls) == sorted(t["caller"] for t in truth), "one record per real call"
     seqs = sorted(s for (g, _, s) in peer.records if g == GW)

@@ -7,10 +7,9 @@ import json
 import pytest
 
 from protocols import routing
-from tests.hil.conftest import KEY, scenario_table
+from tests.hil.conftest import scenario_table
 
 pytestmark = pytest.mark.slow
-GW = "gw-hil-1"
 
 
 def _latest_ack(peer, gw, after: int) -> dict:
@@ -19,7 +18,8 @@ def _latest_ack(peer, gw, after: int) -> dict:
 
 @pytest.mark.parametrize("case", ["bad signature", "old version", "other gateway", "invalid table",
                                   "same version, other body"])
-def test_bad_tables_are_rejected_and_the_old_one_kept(board, peer, case):
+def test_bad_tables_are_rejected_and_the_old_one_kept(rig, board, controller, case):
+    peer, GW, KEY = controller, board.id, board.key
     good = peer.wait_state(GW, lambda s: s.get("table_version"))["table_version"]
     if good < 3:  # so that an older version exists
         good = 3
@@ -48,7 +48,7 @@ def test_bad_tables_are_rejected_and_the_old_one_kept(board, peer, case):
     assert state["table_version"] == good, "the board must keep running the table it had"
     # and it still routes with it
     caller = "+380501230000"
-    lived = board.network.call("gsm1", caller).wait(30)
+    lived = rig.network.call("gsm1", caller).wait(30)
     assert lived["answered"]
     # put the good table back as the retained one, so later tests see a consistent broker
     body = scenario_table(GW, version=good)
@@ -57,7 +57,9 @@ def test_bad_tables_are_rejected_and_the_old_one_kept(board, peer, case):
     assert _latest_ack(peer, GW, restored)["status"] == "applied"
 
 
-def test_a_newer_table_is_applied_and_survives_a_reboot(board, peer):
+@pytest.mark.needs("clock_control")  # the table closes the network clock's day
+def test_a_newer_table_is_applied_and_survives_a_reboot(rig, board, controller):
+    peer, GW, KEY = controller, board.id, board.key
     good = peer.wait_state(GW, lambda s: s.get("table_version"))["table_version"]
     doc = scenario_table(GW, version=good + 1, closed=["2026-11-23"])  # today is a holiday now
     body = json.dumps(doc).encode()
@@ -65,19 +67,26 @@ def test_a_newer_table_is_applied_and_survives_a_reboot(board, peer):
     peer.push_table(GW, body, KEY)
     ack = _latest_ack(peer, GW, before)
     assert ack["status"] == "applied" and ack["sha256"] == routing.load(body).sha256
-    lived = board.network.call("gsm1", "+380501239999").wait(30)
+    lived = rig.network.call("gsm1", "+380501239999").wait(30)
     rec = peer.wait(lambda: next((r for r in peer.calls(GW) if r["caller"] == "+380501239999"), None), 20, "record")
     assert (rec["outcome"], rec["reason"]) == ("after_hours", "closed_day") and not lived["answered"]
-    board.power_cycle()
-    state = peer.wait_state(GW, lambda s: s.get("online") and s.get("boot", 0) >= 2, timeout=40)
+    boot = peer.wait_state(GW)["boot"]
+    rig.power.cycle()
+    state = peer.wait_state(GW, lambda s: s.get("online") and s.get("boot", 0) > boot, timeout=40)
     assert state["table_version"] == good + 1 and state["table_sha256"] == ack["sha256"]
 
 
-def test_the_board_refuses_a_table_it_already_runs_without_reapplying(board, peer):
-    state = peer.wait_state(GW, lambda s: s.get("table_version"))
+def test_the_board_refuses_a_table_it_already_runs_without_reapplying(rig, board, controller):
+    peer, GW, KEY = controller, board.id, board.key
+    running = peer.wait_state(GW, lambda s: s.get("table_version"))["table_version"]
+    body = json.dumps(scenario_table(GW, version=running + 1)).encode()
     before = len(peer.acks.get(GW, []))
-    doc = scenario_table(GW, version=state["table_version"], closed=["2026-11-23"])
-    peer.push_table(GW, json.dumps(doc).encode(), KEY)  # the very same bytes as the running table
+    peer.push_table(GW, body, KEY)  # a table of its own first: the test needs no earlier test to have run
+    assert _latest_ack(peer, GW, before)["status"] == "applied"
+    peer.command(GW, "resend_state")
+    state = peer.wait_state(GW, lambda s: s.get("table_version") == running + 1)
+    before = len(peer.acks.get(GW, []))
+    peer.push_table(GW, body, KEY)  # the very same bytes as the running table
     ack = _latest_ack(peer, GW, before)
     assert ack["status"] == "applied" and ack["version"] == state["table_version"]
     assert peer.wait_state(GW)["table_version"] == state["table_version"]

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from hil_tests.rig import micropython
+from emulator import micropython
 from hil_tests.tables import big_table
 from protocols import routing
 

@@ -38,8 +38,10 @@ def test_enough_vectors_for_every_kind_and_rule():
 
 # ---- strategies
 
-ints = st.integers(-(2**63), 2**63)
-nats = st.integers(0, 2**63)
+ints = st.integers(-(2**63), 2**63 - 1)  # what JSON may hold (64 bits)
+nats = st.integers(0, messages.SEQ_LIMIT - 1)  # seqs, versions and counts
+times = st.integers(messages.TIME_MIN, messages.TIME_MAX - 1)
+secs = st.integers(0, messages.MAX_CALL_S)
 json_scalars = st.none() | st.booleans() | ints | st.text(max_size=12)
 json_values = st.recursive(
     json_scalars,
@@ -54,24 +56,27 @@ json_with_floats = st.recursive(
 ports = st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True)
 idents = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,47}", fullmatch=True)
 ids64 = st.text(min_size=1, max_size=64)
-texts = st.text(min_size=1, max_size=40)
+texts = st.text(min_size=1, max_size=16)
 shas = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 counts = st.dictionaries(idents, st.dictionaries(texts, nats, max_size=4), max_size=4)
+port_entries = st.fixed_dictionaries({}, optional={
+    "kind": st.sampled_from(["gsm", "fxo"]), "ready": st.booleans(), "reg": st.none() | st.integers(0, 255),
+    "csq": st.none() | st.integers(0, 255), "calls": nats, "garbage": nats})
 
 
 def _call(seq):
-    return st.builds(messages.call_record, st.just(seq), ints, ports, st.none() | st.text(max_size=16),
-                     st.none() | idents, st.sampled_from(messages.OUTCOMES), st.none() | idents, nats, nats, nats,
-                     st.sampled_from(messages.REASONS) | texts)
+    return st.builds(messages.call_record, st.just(seq), times, ports, st.none() | st.text(max_size=32),
+                     st.none() | idents, st.sampled_from(messages.OUTCOMES), st.none() | idents,
+                     st.integers(0, messages.MAX_ATTEMPTS), secs, secs, st.sampled_from(messages.REASONS) | texts)
 
 
 def _record(seq):
     return st.one_of(
         _call(seq),
-        st.builds(messages.counters_record, st.just(seq), ints, counts, counts, st.none() | nats),
-        st.builds(messages.alarm_record, st.just(seq), ints, texts, st.text(max_size=40), st.none() | ports),
-        st.integers(1, 50).flatmap(lambda n: st.builds(
-            messages.dropped_record, st.just(seq), ints, st.integers(1, n), st.just(seq), st.just(seq + n - 1))),
+        st.builds(messages.counters_record, st.just(seq), times, counts, counts, st.none() | nats),
+        st.builds(messages.alarm_record, st.just(seq), times, texts, st.text(max_size=300), st.none() | ports),
+        st.integers(1, 50).flatmap(lambda n: st.builds(  # the records dropped before this one
+            messages.dropped_record, st.just(seq), times, st.integers(1, n), st.just(seq - n), st.just(seq - 1))),
         st.builds(lambda t, extra: dict(extra, seq=seq, t=t), texts.filter(lambda t: t not in messages.RECORD_KINDS),
                   st.dictionaries(st.text(max_size=8), json_values)),
     )
@@ -80,7 +85,7 @@ def _record(seq):
 @st.composite
 def _records(draw):
     gaps = draw(st.lists(st.integers(1, 1000), min_size=1, max_size=12))
-    seq, out = draw(st.integers(0, 2**40)), []
+    seq, out = draw(st.integers(50, 2**40)), []
     for gap in gaps:
         seq += gap
         out.append(draw(_record(seq)))
@@ -88,20 +93,22 @@ def _records(draw):
 
 
 messages_by_kind = {
-    "state": st.builds(messages.state, st.booleans(), st.none() | st.text(max_size=20), st.none() | ids64,
+    "state": st.builds(messages.state, st.booleans(), st.none() | st.text(max_size=80), st.none() | ids64,
                        st.none() | nats, st.none() | nats, st.none() | shas, st.none() | nats,
-                       st.none() | st.dictionaries(ports, st.dictionaries(st.text(max_size=8), json_values, max_size=3),
-                                                   max_size=4),
-                       st.none() | nats, st.none() | nats, st.none() | ints),
+                       st.none() | st.dictionaries(ports, port_entries, max_size=messages.MAX_PORTS),
+                       st.none() | nats, st.none() | nats, st.none() | times, st.none() | st.text(max_size=40),
+                       st.none() | nats, st.none() | nats, st.none() | nats, st.none() | nats),
     "will": st.just(messages.will()),
     "table_ack": st.one_of(
-        st.builds(messages.table_ack, st.integers(1, 2**63), shas, st.just("applied"), st.none() | st.text()),
+        st.builds(messages.table_ack, st.integers(1, messages.SEQ_LIMIT - 1), shas, st.just("applied"),
+                  st.none() | st.text(max_size=300)),
         st.builds(messages.table_ack, nats, st.none() | shas, st.just("rejected"), texts)),
     "events": st.builds(messages.events, ids64, _records()),
     "events_ack": st.builds(messages.events_ack, ids64, nats),
     "cmd": st.builds(messages.cmd, ids64, texts, st.none() | st.dictionaries(st.text(max_size=8), json_values)),
     "cmd_result": st.one_of(st.builds(messages.cmd_result, ids64, st.just(True), json_values),
-                            st.builds(messages.cmd_result, ids64, st.just(False), st.none(), texts)),
+                            st.builds(messages.cmd_result, ids64, st.just(False), st.none(), st.text(min_size=1,
+                                                                                                    max_size=300))),
 }
 valid_messages = st.sampled_from(sorted(messages_by_kind)).flatmap(
     lambda kind: st.tuples(st.just(kind), messages_by_kind[kind]))
@@ -204,7 +211,7 @@ def test_lone_surrogates_are_refused_on_cpython():
     assert messages.decode("state", '{"online": true, "fw": "\\ud83d\\ude00"}')["fw"] == "\U0001f600"
     # as MQTT delivers them, in bytes: an escape in either case, or a surrogate's own three bytes
     for raw in (b'{"online": true, "fw": "\\uDC00"}', b'{"online": true, "fw": "x\xed\xa0\x80"}'):
-        with pytest.raises(messages.MessageError, match="surrogates"):
+        with pytest.raises(messages.MessageError, match="surrogate|UTF-8"):
             messages.decode("state", raw)
     assert messages.decode("state", b'{"online": true, "fw": "\\ud83d\\ude00 \\u00e9"}')["fw"] == "\U0001f600 \u00e9"
 
@@ -246,3 +253,39 @@ def test_unknown_kind():
 def test_will_is_a_state_and_encodes_small():
     assert messages.encode("will", messages.will()) == b'{"online":false}'
     assert messages.decode("state", messages.encode("will", messages.will())) == {"online": False}
+
+
+# ---- issue 8
+
+def test_decode_of_state_returns_a_new_dict_with_only_the_contract_fields():
+    raw = {"online": True, "fw": "0.1.0", "mode": "eco", "ports": {"gsm1": {"kind": "gsm", "csq": 21, "rssi": -70}}}
+    got = messages.decode("state", json.dumps(raw))
+    assert got == {"online": True, "fw": "0.1.0", "ports": {"gsm1": {"kind": "gsm", "csq": 21}}}
+
+
+@pytest.mark.parametrize("payload", [b'{"store_id":"x","records":[1.5,}', b'{"a": 1.5, "b": tru}', b'[1e400,'])
+def test_a_float_before_a_syntax_error_is_a_message_error(payload):
+    """Finding 1: the second parse, which finds where a float is, raised JSONDecodeError out of decode."""
+    for kind in messages.KINDS:
+        with pytest.raises(messages.MessageError) as err:
+            messages.decode(kind, payload)
+        assert err.value.path == "payload"
+
+
+def test_decode_turns_an_unexpected_exception_into_a_message_error(monkeypatch):
+    def broken(kind, obj):
+        raise IndexError("bug")
+
+    monkeypatch.setattr(messages, "_check", broken)
+    with pytest.raises(messages.MessageError) as err:
+        messages.decode("state", b'{"online": true}')
+    assert err.value.reason.startswith(messages.UNEXPECTED) and "IndexError" in err.value.reason
+
+
+def test_fit_record_makes_any_firmware_record_pass_encode():
+    rec = {"t": "alarm", "at": 3, "code": "x" * 100, "detail": "d" * 10**6, "port": "gsm1"}
+    messages.fit_record(rec)
+    assert messages.encode("events", messages.events("s1", [dict(rec, seq=1)]))
+    call = messages.call_record(2, 2**40, "gsm1", "1" * 100, None, "failed", None, 0, 0, 0, "r" * 100)
+    messages.fit_record(call)
+    assert messages.decode("events", messages.encode("events", messages.events("s1", [call])))

@@ -212,3 +212,48 @@ def test_unseal_into_leaves_the_body_in_the_buffer_and_tags_errors():
     with pytest.raises(routing.TableError) as err:
         routing.unseal_into(bytearray(routing.seal(body, KEY)), KEY, "gw-toretsk-1", current_version=7)
     assert (err.value.path, err.value.version, err.value.sha256) == ("version", 7, hashlib.sha256(body).hexdigest())
+
+
+# ---- issue 8: nothing but a TableError leaves load, unseal and seal
+
+def test_seal_refuses_a_body_that_is_not_utf8_with_a_table_error():
+    key = "11" * 32
+    for body in (b'{"a": "\xff"}', b'{"a": "\xed\xa0\x80"}', "{\"a\": \"\ud800\"}"):
+        with pytest.raises(routing.TableError) as err:
+            routing.seal(body, key)
+        assert err.value.path == "body"
+    assert routing.unseal(routing.seal(json.dumps(_small_table()).encode(), key), key, "gw-a").version == 1
+
+
+def _small_table():
+    return {"schema": 1, "gateway": "gw-a", "version": 1, "tz": "UTC0", "targets": {}, "routes": []}
+
+
+def test_load_and_unseal_of_text_with_lone_surrogates_raise_table_errors():
+    body = json.dumps(_small_table())[:-1] + ', "x": "\ud800"}'
+    with pytest.raises(routing.TableError) as err:
+        routing.load(body)
+    assert err.value.path == "body"
+    with pytest.raises(routing.TableError) as err:
+        routing.unseal('{"v": 1, "alg": "HS256", "sig": "' + "0" * 64 + '", "body": "\ud800"}', "11" * 32, "gw-a")
+    assert err.value.path == "envelope"
+
+
+@pytest.mark.parametrize("escape", ["\\u1_23", "\\u 123", "\\u+123", "\\u12"])
+def test_unseal_refuses_a_malformed_unicode_escape_in_the_body(escape):
+    """int(x, 16) takes underscores, spaces and signs: the escape is checked digit by digit first."""
+    payload = '{"v": 1, "alg": "HS256", "sig": "' + "0" * 64 + '", "body": "' + escape + '"}'
+    with pytest.raises(routing.TableError) as err:
+        routing.unseal(payload, "11" * 32, "gw-a")
+    assert err.value.path == "body"
+
+
+def test_unseal_turns_an_unexpected_exception_into_a_table_error(monkeypatch):
+    """The safety net: a bug in a decoder still gives the contract's error (and says it is one)."""
+    def broken(*args):
+        raise KeyError("bug")
+
+    monkeypatch.setattr(routing, "_envelope", broken)
+    with pytest.raises(routing.TableError) as err:
+        routing.unseal(b"{}", "11" * 32, "gw-a")
+    assert err.value.reason.startswith(routing.UNEXPECTED) and "KeyError" in err.value.reason

@@ -5,7 +5,7 @@ import re
 import pytest
 import runner
 
-from hil_tests.rig import micropython
+from emulator import micropython
 
 CASES = runner.cases()
 

@@ -90,8 +90,22 @@ def msg_batch(case):
 
 
 def msg_constants(case):
-    for name in ("KINDS", "OUTCOMES", "REASONS", "RECORD_KINDS"):
+    for name in ("KINDS", "OUTCOMES", "REASONS", "RECORD_KINDS", "OUTBOUND_OUTCOMES", "PROBE_OUTCOMES"):
+        if name not in case:
+            continue
         expect(list(getattr(messages, name)) == case[name], name + " is " + repr(getattr(messages, name)))
+
+
+def msg_fit(case):
+    rec = dict(case["record"])
+    got = messages.fit_record(rec)
+    expect(got == case["expect"], "fit_record gave " + repr(got))
+
+
+def msg_bounds(case):
+    for name in case:
+        if name.isupper():
+            expect(getattr(messages, name) == case[name], name + " is " + repr(getattr(messages, name)))
 
 
 def topic_build(case):
@@ -150,6 +164,8 @@ OPS = {
     "msg_build": msg_build,
     "msg_batch": msg_batch,
     "msg_constants": msg_constants,
+    "msg_fit": msg_fit,
+    "msg_bounds": msg_bounds,
     "topic_build": topic_build,
     "topic_build_invalid": topic_build_invalid,
     "topic_parse": topic_parse,

@@ -13,6 +13,8 @@ def _body(case):
     """The case's table as a dict, text or bytes: inline, or named in the file's `tables`."""
     if "text" in case:
         return case["text"]
+    if "text_hex" in case:
+        return binascii.unhexlify(case["text_hex"])
     if "body" in case:
         return case["body"]
     return case["_doc"]["tables"][case["table"]]
@@ -27,7 +29,7 @@ def _fresh(case):
 def decide(case):
     table = routing.load(_fresh(case))
     d = routing.decide(table, case["port"], case["caller"], case["now"],
-                       busy=case.get("busy"), turn=case.get("turn", 0))
+                       busy=case.get("busy"), turn=case.get("turn", 0), keys=case.get("keys"))
     expect(d.as_dict() == case["expect"], "got " + json.dumps(d.as_dict()))
 
 
@@ -54,6 +56,15 @@ def _raises(fn, case):
 def load_error(case):
     body = _fresh(case)
     _raises(lambda: routing.load(body), case)
+
+
+def seal_error(case):
+    if "body_repeat" in case:
+        text, times = case["body_repeat"]
+        body = ("{\"x\": \"" + text * times + "\"}").encode()
+    else:
+        body = binascii.unhexlify(case["body_hex"])
+    _raises(lambda: routing.seal(body, case["key"]), case)
 
 
 def hmac(case):
@@ -91,11 +102,25 @@ def unseal_error(case):
     _raises(lambda: routing.unseal(payload, key, case["gateway"], case.get("current", 0)), case)
 
 
+def probes(case):
+    """A table's `probes` (DESIGN §5a) as [target, every_s, has hours], and probes.in_hours at instants."""
+    from protocols import probes as probe_rules
+
+    table = routing.load(_fresh(case))
+    got = [[p.target, p.every_s, p.hours is not None] for p in table.probes]
+    expect(got == case["probes"], "probes " + json.dumps(got))
+    for i, now, want in case.get("in_hours", []):
+        ok = probe_rules.in_hours(table, table.probes[i], now)
+        expect(ok is want, "probes[%d] at %d: in_hours %r" % (i, now, ok))
+
+
 OPS = {
+    "route_probes": probes,
     "route_decide": decide,
     "route_load_ok": load_ok,
     "route_load_error": load_error,
     "route_unseal_ok": unseal_ok,
     "route_unseal_error": unseal_error,
+    "route_seal_error": seal_error,
     "hmac": hmac,
 }

@@ -8,7 +8,8 @@ for the calendar helpers.
 
 ops:
   tz_local    rule, t -> local (8-tuple), offset, dst; also date_str and
-              minutes_of_day, through a parsed Rule and through the string
+              minutes_of_day, through a parsed Rule and through the string, and
+              utc_from_local back to t where the offset holds a day either side
   tz_offset   rule, at: [[t, offset, dst], ...] (instants around transitions)
   tz_days     date [y, m, d] <-> days since 1970-01-01, and its ISO weekday
   tz_invalid  rule -> TzError with path "tz" whose reason holds reason_has
@@ -30,6 +31,9 @@ def _local(case):
     expect(got == want, "localtime(%d, str) = %r, want %r" % (t, got, want))
     expect(r.utc_offset(t) == case["offset"], "utc_offset = %r, want %r" % (r.utc_offset(t), case["offset"]))
     expect(r.is_dst(t) is case["dst"], "is_dst = %r, want %r" % (r.is_dst(t), case["dst"]))
+    if r.utc_offset(t - 86400) == r.utc_offset(t + 86400) == case["offset"]:  # one meaning of that wall time
+        back = tz.utc_from_local(t + case["offset"], r)
+        expect(back == t, "utc_from_local(local of %d) = %r" % (t, back))
     d = "%04d-%02d-%02d" % (want[0], want[1], want[2])
     expect(tz.date_str(got) == d, "date_str = %r, want %r" % (tz.date_str(got), d))
     m = want[3] * 60 + want[4]

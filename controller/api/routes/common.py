@@ -6,19 +6,45 @@ schema classes it is given, and FastAPI must see them as classes.
 
 import copy
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, create_model
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, create_model, field_validator
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from controller.api.deps import ApiError, SessionDep, not_found
-from controller.compiler import Compiled, CompileError, compile_gateway
+from controller.api.deps import INT32_MAX, INT64_MAX, ApiError, SessionDep, errors, not_found
 from controller.models import Gateway
+from controller.services.tables import compile_checked  # noqa: F401  (the routes that edit the region use it)
+from controller.services.times import TIME_MAX, TIME_MIN, parse_time, utc_text  # noqa: F401  (routes use them)
 
 T = TypeVar("T")
+
+RowId = Annotated[int, Path(ge=1, le=INT32_MAX, description="the row's id")]  # INTEGER primary keys
+Offset = Annotated[int, Query(ge=0, le=INT64_MAX)]
+TEXT_PARAM = 128  # characters of a filter parameter (names, ids, outcomes)
+TimeParam = Annotated[int | str | None, Query(max_length=40)]
+
+
+def unstorable(value) -> str | None:
+    """Why a request value cannot be stored (text with NUL or a lone surrogate, anywhere inside), or None."""
+    stack, seen = [value], 0
+    while stack and seen < 100_000:
+        v = stack.pop()
+        seen += 1
+        if isinstance(v, str):
+            if "\x00" in v:
+                return "must not contain NUL characters"
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return "must be valid Unicode text (no lone surrogates)"
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+    return None
 
 
 class Page(BaseModel, Generic[T]):
@@ -27,8 +53,17 @@ class Page(BaseModel, Generic[T]):
 
 
 class In(BaseModel):
-    """A request body: unknown fields are refused, so a typo is an error rather than a silent no-op."""
+    """A request body: unknown fields are refused, so a typo is an error rather than a silent no-op;
+    text the database cannot hold (NUL, lone surrogates) is refused naming the field."""
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, v):
+        reason = unstorable(v)
+        if reason:
+            raise ValueError(reason)
+        return v
 
 
 class OrmModel(BaseModel):
@@ -43,37 +78,6 @@ def partial(model: type[BaseModel]) -> type[BaseModel]:
         info.default, info.default_factory = None, None
         fields[name] = (info.annotation, info)
     return create_model(model.__name__.removesuffix("In") + "Patch", __base__=In, **fields)
-
-
-def parse_time(value: int | str | None, field: str) -> int | None:
-    """UTC seconds, or ISO-8601 (no offset = UTC) -> UTC seconds."""
-    if value is None or isinstance(value, int):
-        return value
-    text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(422, field, "must be UTC seconds or an ISO-8601 time") from None
-    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
-
-
-def compile_checked(s: Session, gateways, field: Callable[[CompileError], str | None],
-                    resource: str) -> list[Compiled]:
-    """Compile each gateway (a new version only when its table changed); a CompileError becomes a 422.
-
-    `field(error)` names the API field the error's table path came from, or None (then the resource).
-    """
-    out = []
-    s.flush()
-    for gw in gateways:
-        try:
-            out.append(compile_gateway(s, gw))
-        except CompileError as e:
-            raise ApiError(422, field(e) or resource,
-                           f"{e.reason} (in the table of {e.gateway}, at {e.path})") from None
-    return out
 
 
 def gateways_where(s: Session, *where) -> list[Gateway]:
@@ -117,7 +121,7 @@ def crud_router(name: str, model, create: type[BaseModel], update: type[BaseMode
     unique (409); `before(s, obj, op, changes)` may refuse (e.g. 409 when in use); `after(s, obj, op, old)`
     runs once the change is flushed (compile checks). `op` is create, update or delete.
     """
-    router = APIRouter(prefix=f"/{name}", tags=[name])
+    router = APIRouter(prefix=f"/{name}", tags=[name], responses=errors(404, 409))
     refs = refs or {}
 
     def load(s: Session, item_id: int):
@@ -139,11 +143,11 @@ def crud_router(name: str, model, create: type[BaseModel], update: type[BaseMode
         return create_row(s, name, model, body.model_dump(), unique=unique, refs=refs, before=before, after=after)
 
     @router.get("/{item_id}", response_model=out, dependencies=[read], name=f"{name}:get")
-    def get_item(item_id: int, s: SessionDep):
+    def get_item(item_id: RowId, s: SessionDep):
         return load(s, item_id)
 
     @router.patch("/{item_id}", response_model=out, dependencies=[write], name=f"{name}:update")
-    def update_item(item_id: int, body: update, s: SessionDep):
+    def update_item(item_id: RowId, body: update, s: SessionDep):
         obj = load(s, item_id)
         changes = body.model_dump(exclude_unset=True)
         validate(s, changes, obj)
@@ -158,7 +162,7 @@ def crud_router(name: str, model, create: type[BaseModel], update: type[BaseMode
         return obj
 
     @router.delete("/{item_id}", status_code=204, dependencies=[write], name=f"{name}:delete")
-    def delete_item(item_id: int, s: SessionDep):
+    def delete_item(item_id: RowId, s: SessionDep):
         obj = load(s, item_id)
         if before:
             before(s, obj, "delete", {})

@@ -1,113 +1,87 @@
-"""Call reports: outcome counts and ratios per city, gateway, route or target, per hour, day or month.
+"""Call reports: outcome counts, ratios and the service level per city, gateway, route or target, per hour,
+day or month (UTC); a service's year (local time) and its milestones. The counting is controller.services
+(shared with the CLI, the console's Reports pages and the scheduled reports)."""
 
-Summed in SQL from the hourly aggregates the bridge keeps (`CallHour`) when the window starts and
-ends on whole hours, else counted from the call records themselves (`at` = call start, UTC seconds);
-both give the same figures. Hours and days are buckets of UTC time made by integer division, which
-SQLite and PostgreSQL agree on; months are summed from days.
-"""
-
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from sqlalchemy import BigInteger, case, func, literal, select
 
-from controller.api.deps import Reader, SessionDep
-from controller.api.routes.common import parse_time
-from controller.models import CallHour, City, Gateway, Record
+from controller.api.deps import Reader, SessionDep, errors
+from controller.api.routes.common import TimeParam, parse_time
+from controller.services import report_year
+from controller.services.report_local import DEFAULT_WITHIN_S, MAX_WITHIN_S
+from controller.services.reports import call_report_data, period
 
 router = APIRouter(prefix="/reports", tags=["reports"])
-OUTCOMES = ("answered", "abandoned", "failed", "rejected", "after_hours", "callback", "denied")
-COUNTS = ("offered", *OUTCOMES, "talk_s")
-GROUPS = {"gateway": Record.gateway_id, "route": Record.route, "target": Record.target, "city": City.name}
-SECONDS = {"hour": 3600, "day": 86400, "month": 86400}
-TimeParam = int | str | None
-
-
-PERIOD = {"hour": "%Y-%m-%dT%H:00Z", "day": "%Y-%m-%d", "month": "%Y-%m"}
-
-
-def period(start: int, interval: str) -> str:
-    return datetime.fromtimestamp(start, UTC).strftime(PERIOD[interval])
-
-
-def finish(row: dict) -> dict:
-    """Counts -> counts and ratios (answered and abandoned per offered call; talk per answered call)."""
-    offered, answered = row["offered"], row["answered"]
-    row["answer_ratio"] = round(answered / offered, 4) if offered else None
-    row["abandon_ratio"] = round(row["abandoned"] / offered, 4) if offered else None
-    row["avg_talk_s"] = round(row["talk_s"] / answered, 1) if answered else None
-    return row
-
-
-HOURLY = {"gateway": CallHour.gateway_id, "route": func.nullif(CallHour.route, ""),
-          "target": func.nullif(CallHour.target, ""), "city": City.name}
-
-
-def counted(s, group: str, interval: str, lo: int | None, hi: int | None) -> list[dict]:
-    """Rows {key, start, offered, <outcomes>, talk_s} per group and UTC hour/day: summed from the
-    hourly aggregates when the window is whole hours, else counted from the call records."""
-    if all(t is None or t % 3600 == 0 for t in (lo, hi)):
-        at, gateway, key, where = CallHour.hour, CallHour.gateway_id, HOURLY[group], []
-        cols = [func.sum(getattr(CallHour, c)).label(c) for c in COUNTS]
-    else:
-        at, gateway, key = Record.at, Record.gateway_id, GROUPS[group]
-        where = [Record.kind == "call", Record.at.is_not(None)]
-        cols = [func.count().label("offered")]
-        cols += [func.sum(case((Record.outcome == o, 1), else_=0)).label(o) for o in OUTCOMES]
-        cols.append(func.coalesce(func.sum(Record.talk_s), 0).label("talk_s"))
-    size = literal(SECONDS[interval], BigInteger, literal_execute=True)
-    bucket = ((at // size) * size).label("bucket")
-    key = key.label("key")
-    q = select(key, bucket, *cols).where(*where)
-    if group == "city":
-        q = q.outerjoin(Gateway, Gateway.id == gateway).outerjoin(City, City.id == Gateway.city_id)
-    if lo is not None:
-        q = q.where(at >= lo)
-    if hi is not None:
-        q = q.where(at < hi)
-    rows = s.execute(q.group_by(key, bucket)).mappings()
-    return [{"key": r["key"], "start": int(r["bucket"]), **{c: int(r[c] or 0) for c in COUNTS}} for r in rows]
-
-
-def by_month(rows: list[dict]) -> list[dict]:
-    months: dict[tuple, dict] = {}
-    for r in rows:
-        t = datetime.fromtimestamp(r["start"], UTC)
-        start = int(datetime(t.year, t.month, 1, tzinfo=UTC).timestamp())
-        m = months.setdefault((r["key"], start), {"key": r["key"], "start": start, **dict.fromkeys(COUNTS, 0)})
-        for c in COUNTS:
-            m[c] += r[c]
-    return list(months.values())
 
 
 @router.get("/calls", dependencies=[Reader])
 def call_report(
     s: SessionDep,
-    group: Literal["city", "gateway", "route", "target"] = "city",
+    group: Literal["city", "gateway", "route", "target", "option"] = "city",
+    interval: Literal["hour", "day", "month"] = "day",
+    from_: Annotated[TimeParam, Query(alias="from", description="UTC seconds or ISO-8601, inclusive")] = None,
+    to: Annotated[TimeParam, Query(description="UTC seconds or ISO-8601, exclusive")] = None,
+    route: Annotated[str | None, Query(max_length=48, description="only this route's calls (a menu's, say)")] = None,
+    within_s: Annotated[int | None, Query(ge=1, le=MAX_WITHIN_S, description=(
+        f"service level: answered within this many seconds of ringing (the pages use {DEFAULT_WITHIN_S}); "
+        "counted from the call records, so only when asked"))] = None,
+) -> dict:
+    """Offered, answered, abandoned, failed, rejected, after_hours, callback, denied, talk seconds, answer
+    ratio, average talk time and abandon ratio, per group and period (UTC), with totals per group; with
+    `within_s`, the service level too (`within`: answered within `within_s` seconds of ringing; per offered
+    call). Without it, whole-hour windows are summed from the hourly aggregates (fast over a year).
+    `group=option`: per menu key pressed (null: calls without a menu)."""
+    return call_report_data(s, group, interval, from_, to, route, within_s)
+
+
+@router.get("/outbound", dependencies=[Reader])
+def outbound_report(
+    s: SessionDep,
     interval: Literal["hour", "day", "month"] = "day",
     from_: Annotated[TimeParam, Query(alias="from", description="UTC seconds or ISO-8601, inclusive")] = None,
     to: Annotated[TimeParam, Query(description="UTC seconds or ISO-8601, exclusive")] = None,
 ) -> dict:
-    """Offered, answered, abandoned, failed, rejected, after_hours, callback, denied, talk seconds, answer
-    ratio, average talk time and abandon ratio, per group and period (UTC), with totals per group."""
-    return call_report_data(s, group, interval, from_, to)
+    """Operators' calls to citizens per city and period (UTC): placed, answered, not reached (the agent or
+    the citizen did not answer, the citizen was busy, the call failed), talk seconds."""
+    from controller.services.call_reports import outbound_report as report
 
-
-def call_report_data(s, group: str, interval: str, from_: TimeParam = None, to: TimeParam = None) -> dict:
-    """The call report (see `call_report`): {group, interval, from, to, rows, totals}."""
     lo, hi = parse_time(from_, "from"), parse_time(to, "to")
-    rows = counted(s, group, interval, lo, hi)
-    if interval == "month":
-        rows = by_month(rows)
-    rows.sort(key=lambda r: (r["start"], str(r["key"])))
-    totals: dict = {}
-    for r in rows:
-        t = totals.setdefault(r["key"], {"key": r["key"], **dict.fromkeys(COUNTS, 0)})
-        for c in COUNTS:
-            t[c] += r[c]
-    for r in rows:
-        r["period"] = period(r["start"], interval)
-        finish(r)
-    return {"group": group, "interval": interval, "from": lo, "to": hi, "rows": rows,
-            "totals": [finish(t) for t in sorted(totals.values(), key=lambda t: str(t["key"]))]}
+    return {"interval": interval, "from": lo, "to": hi, "rows": report(s, interval, lo, hi, period)}
+
+
+Service = Annotated[str, Query(min_length=1, max_length=128, description="the service's number (122) or name")]
+
+
+@router.get("/year", dependencies=[Reader], responses=errors(404))
+def year_report(
+    s: SessionDep,
+    service: Service,
+    year: Annotated[int | None, Query(ge=report_year.YEARS[0], le=report_year.YEARS[1],
+                                      description="local calendar year; default: this year")] = None,
+    within_s: Annotated[int, Query(ge=1, le=MAX_WITHIN_S, description="service level: answered within this "
+                                   "many seconds of ringing")] = DEFAULT_WITHIN_S,
+) -> dict:
+    """A service's year in the region's local time (the 122 line's yearly report): calls offered, answered,
+    answer ratio, service level, talk time total and average, busiest month, day and hour, call-backs
+    requested, placed and reached, per month and per city."""
+    if year is None:
+        from datetime import datetime
+
+        from controller.services.report_local import region_zone
+
+        year = datetime.now(region_zone(s)).year
+    return report_year.year_figures(s, service, year, within_s)
+
+
+@router.get("/milestones", dependencies=[Reader], responses=errors(404))
+def milestones(
+    s: SessionDep,
+    service: Service,
+    every: Annotated[int, Query(ge=1, le=report_year.MAX_EVERY, description="every N-th call")] = 100_000,
+    limit: Annotated[int, Query(ge=1, le=report_year.MAX_MILESTONES)] = 100,
+    answered: Annotated[bool, Query(description="count answered calls only (default: every call offered)")] = False,
+) -> dict:
+    """The N-th caller of a service (the 100,000th, the 200,000th...): which call each milestone was (time in
+    UTC and local, city, gateway, port, outcome), oldest first; never the caller's number."""
+    return report_year.milestones(s, service, every, limit, answered)

@@ -1,4 +1,4 @@
-"""Rollouts: compile and publish tables, a canary set first; watch them land."""
+"""Rollouts over HTTP: compile and publish tables, a canary set first; watch them land (services.rollouts)."""
 
 from typing import Annotated
 
@@ -7,18 +7,19 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from controller.api.deps import ApiError, Operator, Reader, SessionDep, get_bridge, not_found
-from controller.api.routes.common import In, Page
-from controller.compiler import CompileError
-from controller.models import Gateway, Rollout
-from controller.rollouts import RolloutError, start_rollout, target_status
+from controller.api.deps import Operator, Reader, SessionDep, errors, get_bridge
+from controller.api.routes.common import In, Offset, Page, RowId
+from controller.models import Rollout
+from controller.services import rollouts
 
-router = APIRouter(prefix="/rollouts", tags=["rollouts"])
+router = APIRouter(prefix="/rollouts", tags=["rollouts"], responses=errors(404))
+GatewayId = Annotated[str, Field(max_length=64)]
 
 
 class RolloutIn(In):
-    gateways: list[str] | None = Field(None, description="gateway ids; null = every gateway")
-    canary: list[str] = Field(default_factory=list, description="published first; the rest once they apply")
+    gateways: list[GatewayId] | None = Field(None, max_length=100_000, description="gateway ids; null = every gateway")
+    canary: list[GatewayId] = Field(default_factory=list, max_length=1000,
+                                    description="published first; the rest once they apply")
 
 
 class TargetOut(BaseModel):
@@ -43,47 +44,23 @@ class RolloutOut(BaseModel):
 
 
 def view(s: Session, r: Rollout) -> RolloutOut:
-    gws = {gw.id: gw for gw in s.scalars(select(Gateway).where(Gateway.id.in_([t.gateway_id for t in r.targets])))}
-    targets = []
-    for t in sorted(r.targets, key=lambda t: (t.stage != "canary", t.gateway_id)):
-        gw = gws.get(t.gateway_id)
-        targets.append(TargetOut(gateway=t.gateway_id, stage=t.stage, version=t.version,
-                                 status=target_status(t.status, gw, t.version), reason=t.reason,
-                                 updated_at=t.updated_at, online=gw.online if gw else None,
-                                 applied_version=gw.applied_version if gw else None))
-    counts = {k: sum(t.status == k for t in targets) for k in ("pending", "applied", "rejected", "offline")}
-    return RolloutOut(id=r.id, status=r.status, reason=r.reason, created_at=r.created_at, canary=list(r.canary),
-                      counts=counts, targets=targets)
+    return RolloutOut(**rollouts.describe(s, r))
 
 
-@router.post("", response_model=RolloutOut, status_code=201, dependencies=[Operator])
+@router.post("", response_model=RolloutOut, status_code=201, dependencies=[Operator], responses=errors(503))
 def create_rollout(body: RolloutIn, request: Request, s: SessionDep):
     """Compile the gateways' tables and publish them: canaries now, the rest once every canary applied."""
-    return view(s, begin(s, get_bridge(request), body.gateways, body.canary))
-
-
-def begin(s: Session, bridge, gateways: list[str] | None, canary: list[str]) -> Rollout:
-    """`start_rollout`, its refusals as 422 ApiErrors naming the field."""
-    try:
-        return start_rollout(s, bridge, gateways, canary)
-    except RolloutError as e:
-        raise ApiError(422, f"rollouts.{e.field}", e.reason) from None
-    except CompileError as e:
-        raise ApiError(422, f"rollouts.gateways.{e.gateway}", f"its table does not compile: {e.path}: {e.reason}") \
-            from None
+    return view(s, rollouts.begin(s, get_bridge(request), body.gateways, body.canary))
 
 
 @router.get("", response_model=Page[RolloutOut], dependencies=[Reader])
 def list_rollouts(s: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                  offset: Annotated[int, Query(ge=0)] = 0):
+                  offset: Offset = 0):
     """Rollouts, newest first."""
     rows = s.scalars(select(Rollout).order_by(Rollout.id.desc()).limit(limit).offset(offset))
     return {"data": [view(s, r) for r in rows], "count": s.scalar(select(func.count()).select_from(Rollout))}
 
 
 @router.get("/{rollout_id}", response_model=RolloutOut, dependencies=[Reader])
-def get_rollout(rollout_id: int, s: SessionDep):
-    r = s.get(Rollout, rollout_id)
-    if r is None:
-        raise not_found("rollout_id", f"rollout {rollout_id}")
-    return view(s, r)
+def get_rollout(rollout_id: RowId, s: SessionDep):
+    return view(s, rollouts.load(s, rollout_id))

@@ -16,7 +16,7 @@ from tests.controller.api.conftest import auth
 
 # Ids that exist nowhere, so a request a role is allowed to make changes nothing.
 MISSING = {"item_id": "999999", "gateway_id": "gw-missing", "rollout_id": "999999", "call_id": "999999",
-           "alert_id": "999999"}
+           "alert_id": "999999", "centre": "centre-missing"}
 
 
 def _roles(dependant) -> frozenset | None:
@@ -44,8 +44,8 @@ def api_routes() -> list[tuple[str, str, frozenset | None]]:
 
 
 ROUTES = [r for r in api_routes() if r[1].startswith("/api/v1/")]
-PUBLIC = {("GET", "/healthz"), ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),
-          ("GET", "/redoc")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs"),
+          ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 
 
 def _url(path: str) -> str:
@@ -64,7 +64,7 @@ def test_the_route_table_is_what_the_api_promises():
 def test_openapi_and_health_are_public(client):
     spec = client.get("/openapi.json").json()
     assert "/api/v1/gateways/{gateway_id}/preview" in spec["paths"]
-    assert client.get("/healthz").json() == {"ok": True}
+    assert client.get("/healthz").json()["ok"] is True
 
 
 @pytest.mark.parametrize(("method", "path", "roles"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
@@ -88,6 +88,8 @@ def test_roles_match_the_issue(client):
     table = {(m, p): roles for m, p, roles in ROUTES}
     assert table[("GET", "/api/v1/gateways")] == set(ROLES)
     assert table[("GET", "/api/v1/gateways/{gateway_id}/bundle")] == {"admin", "technician"}
+    assert table[("POST", "/api/v1/gateways/{gateway_id}/rotate-key")] == {"admin", "technician"}
+    assert table[("GET", "/api/v1/audit")] == {"admin"}  # who was handed which gateway's secrets
     assert table[("POST", "/api/v1/gateways/{gateway_id}/commands")] == {"admin", "technician"}
     assert table[("POST", "/api/v1/routes")] == {"admin", "operator"}
     assert table[("POST", "/api/v1/rollouts")] == {"admin", "operator"}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from controller.ingest import write_batch
+from controller.ingest.records import write_batch
 from controller.models import Alert, Record
 from protocols import messages
 from tests.controller.api.conftest import fields
@@ -134,7 +134,8 @@ def test_calls_csv_export(client, operator, ids):
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert len(rows) == 5 and list(rows[0]) == ["id", "gateway", "city", "at", "utc", "port", "caller", "route",
                                                 "outcome", "target", "attempts", "ring_s", "talk_s", "reason",
-                                                "callback_done_at"]
+                                                "callback_done_at", "kind", "option", "agent",
+                                                "callback_attempts"]
     by_id = {int(row["id"]): row for row in rows}
     assert by_id[ids[0]]["caller"] == "+380671111111" and by_id[ids[0]]["talk_s"] == "60"
     assert by_id[ids[0]]["city"] == "Mariupol" and by_id[ids[0]]["at"] == str(ts("2016-07-31T22:10"))

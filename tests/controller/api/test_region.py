@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -23,7 +25,7 @@ def _city(client, headers, name: str) -> dict:
 @pytest.mark.parametrize(("resource", "body", "change"), [
     ("services", {"number": "112", "name": "Emergency"}, {"name": "Emergency, all services"}),
     ("cities", {"name": "Pokrovsk", "zone": "Europe/Kyiv"}, {"zone": "Europe/Warsaw"}),
-    ("centres", {"code": "pokrovsk-102", "number": "+380623000102", "capacity": 2}, {"ring_timeout_s": 40}),
+    ("centres", {"code": "pokrovsk-102", "number": "+380653000102", "capacity": 2}, {"ring_timeout_s": 40}),
     ("deny-prefixes", {"prefix": "+375", "note": "Belarus"}, {"note": "Belarus (all)"}),
     ("holidays", {"city_id": None, "date": "2016-12-25"}, {"date": "2016-12-26"}),
 ])
@@ -59,8 +61,14 @@ def test_route_round_trip_recompiles_the_city(db, client, operator, viewer):
     assert {k: route[k] for k in body} == body and route["strategy"] == "sequential"
     assert _versions(db, "gw-sloviansk-1") == before + 1  # compiled: the table changed
     assert _versions(db, "gw-mariupol-1") == other  # another city: untouched
-    r = client.patch(f"{API}/routes/{route['id']}", json={"strategy": "round_robin", "hours": None}, headers=operator)
-    assert r.status_code == 200 and r.json()["hours"] is None and r.json()["strategy"] == "round_robin"
+    assert route["after_hours"] == {"action": "next"}, "beside info-505 it yields to it out of its hours"
+    hours = [{"days": "67", "start": "08:00", "end": "20:00"}]
+    r = client.patch(f"{API}/routes/{route['id']}", json={"strategy": "round_robin", "hours": hours}, headers=operator)
+    assert r.status_code == 200 and r.json()["hours"] == hours and r.json()["strategy"] == "round_robin"
+    r = client.patch(f"{API}/routes/{route['id']}", json={"hours": None}, headers=operator)
+    assert r.status_code == 422, "always open beside info-505, which takes every call: never reached"
+    detail = r.json()["detail"][0]
+    assert "info-505-weekend is never reached: info-505 takes every call" in detail["reason"], detail
     assert _versions(db, "gw-sloviansk-1") == before + 2
     with db.session() as s:
         assert s.get(Gateway, "gw-sloviansk-1").desired_version is None, "compiled, not published: no rollout yet"
@@ -131,9 +139,13 @@ def test_in_use_rows_cannot_be_deleted_or_renamed(client, operator, viewer):
 def test_centre_and_deny_changes_recompile_the_gateways_using_them(db, client, operator, viewer):
     centre = next(c for c in client.get(f"{API}/centres", headers=viewer).json()["data"] if c["code"] == "info-505")
     before = {gw: _versions(db, gw) for gw in ("gw-mariupol-1", "gw-toretsk-1")}
-    r = client.patch(f"{API}/centres/{centre['id']}", json={"capacity": 6}, headers=operator)
-    assert r.status_code == 200 and r.json()["capacity"] == 6
+    r = client.patch(f"{API}/centres/{centre['id']}", json={"capacity": 8}, headers=operator)
+    assert r.status_code == 200 and r.json()["capacity"] == 8
     assert {gw: _versions(db, gw) for gw in before} == {gw: n + 1 for gw, n in before.items()}
+    with db.session() as s:  # its 8 lines shared by the 4 gateways that dial it
+        latest = s.scalars(select(TableVersion).where(TableVersion.gateway_id == "gw-toretsk-1")
+                           .order_by(TableVersion.version.desc())).first()
+        assert json.loads(latest.body)["targets"]["info-505"]["max_calls"] == 2
     r = client.post(f"{API}/deny-prefixes", json={"prefix": "+380629000505", "note": "test"}, headers=operator)
     assert r.status_code == 201
     with db.session() as s:
@@ -153,3 +165,10 @@ def test_region_wide_and_city_holidays(client, operator, viewer):
                        headers=operator).json()["detail"][0]["field"] == "holidays.city_id"
     dates = [h["date"] for h in client.get(f"{API}/holidays", headers=viewer).json()["data"]]
     assert dates == sorted(dates)
+
+
+def test_a_centre_whose_number_is_denied_is_refused_naming_the_field(client, operator):
+    r = client.post(f"{API}/centres", json={"code": "moscow-102", "number": "+74950000102"}, headers=operator)
+    assert r.status_code == 422, r.text
+    d = r.json()["detail"][0]
+    assert d["field"] == "centres.number" and "denied by the prefix +7" in d["reason"]

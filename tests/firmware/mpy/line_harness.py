@@ -3,7 +3,8 @@
     micropython gsm_harness.py <pty path> '<settings json>'
 
 settings: {"timings": {attr: ms, ...}, "reset_hook": bool, "reset_ms": int}
-stdin:  {"id": n, "op": "start"|"cmd"|"dial"|"answer"|"hangup"|"status"|"clock"|"exit", "args": [...]}
+stdin:  {"id": n, "op": "start"|"cmd"|"dial"|"answer"|"hangup"|"status"|"clock"|"menu"|"exit", "args": [...]}
+        menu: [prompt, timeout_s, tries] runs gw.menu on the answered call -> {"keys", "prompts", "gone"}
 stdout: {"id": n, "ok": true, "result": ...} | {"id": n, "ok": false, "error": "ModemTimeout: ..."}
         {"ev": "ring"|"hangup"|"dtmf"|"alarm"|"reset_hook", "arg": ..., "ms": ticks}
         {"log": "..."}
@@ -28,7 +29,14 @@ def log(*args):
     out({"log": " ".join(str(a) for a in args)})
 
 
+MENU = {"session": None, "gone": asyncio.Event()}  # the gw.menu session in progress, the caller's hang-up
+
+
 def listener(line, event, arg):
+    if event == "hangup":
+        MENU["gone"].set()
+    elif event in ("dtmf", "played") and MENU["session"] is not None:
+        MENU["session"].on_event(event, arg)
     out({"ev": event, "arg": list(arg) if isinstance(arg, tuple) else arg, "ms": time.ticks_diff(time.ticks_ms(), T0)})
 
 
@@ -50,11 +58,27 @@ async def run_op(line, req):
             res = line.status()
         elif op == "clock":
             res = await line.clock_query()
+        elif op == "menu":
+            res = await run_menu(line, *args)
         else:
             raise ValueError("unknown op " + op)
         out({"id": req["id"], "ok": True, "result": res})
     except Exception as e:
         out({"id": req["id"], "ok": False, "error": "%s: %s" % (type(e).__name__, e)})
+
+
+async def run_menu(line, prompt, timeout_s, tries):
+    from collections import namedtuple
+
+    from gw.menu import MenuSession
+
+    menu = namedtuple("Menu", ("id", "prompt", "timeout_s", "tries", "default", "options"))
+    session = MENU["session"] = MenuSession(line, menu("hall", prompt, timeout_s, tries, "0", {}), log)
+    try:
+        keys = await session.run(MENU["gone"])
+    finally:
+        MENU["session"] = None
+    return {"keys": keys, "prompts": session.prompts, "gone": MENU["gone"].is_set()}
 
 
 async def main(path, settings):
@@ -68,7 +92,7 @@ async def main(path, settings):
     if settings.get("kind") == "fxo":
         from gw.fxo import FxoLine
 
-        line = FxoLine("fxo1", reader, writer, log=log)
+        line = FxoLine("fxo1", reader, writer, log=log, reset_hook=reset_hook if settings.get("reset_hook") else None)
     else:
         from gw.gsm import GsmLine
 

@@ -9,6 +9,7 @@ import sys
 from time import ticks_diff, ticks_ms
 
 from gw import mqtt
+from gw import mqttwire as wire
 from gw.mqtt import MQTTClient, MQTTError
 
 
@@ -54,7 +55,7 @@ class Inbox:
 
 
 def helpers():
-    enc, dec = mqtt.enc_varint, mqtt.dec_varint
+    enc, dec = wire.enc_varint, wire.dec_varint
     for n, b in ((0, b"\x00"), (127, b"\x7f"), (128, b"\x80\x01"), (16383, b"\xff\x7f"), (16384, b"\x80\x80\x01"),
                  (2097151, b"\xff\xff\x7f"), (2097152, b"\x80\x80\x80\x01"), (268435455, b"\xff\xff\xff\x7f")):
         assert enc(n) == b, (n, enc(n))
@@ -70,21 +71,21 @@ def helpers():
         raise AssertionError("5-byte varint accepted")
     except ValueError:
         pass
-    assert mqtt.enc_str("ab") == b"\x00\x02ab"
-    assert mqtt.enc_str("é") == b"\x00\x02\xc3\xa9"
-    p = mqtt.connect_packet("gw-1", 30, False, ("t/w", b"x", 1, True), "gw-1", "pw")
-    assert p[0] == 0x10 and mqtt.dec_varint(p, 1) == (len(p) - 2, 2), p
+    assert wire.enc_str("ab") == b"\x00\x02ab"
+    assert wire.enc_str("é") == b"\x00\x02\xc3\xa9"
+    p = wire.connect_packet("gw-1", 30, False, ("t/w", b"x", 1, True), "gw-1", "pw")
+    assert p[0] == 0x10 and wire.dec_varint(p, 1) == (len(p) - 2, 2), p
     assert p[2:12] == b"\x00\x04MQTT\x04\xec\x00\x1e", p[2:12]  # user, pass, will retain, will qos 1, will, no clean
     assert p[12:] == b"\x00\x04gw-1\x00\x03t/w\x00\x01x\x00\x04gw-1\x00\x02pw", p[12:]
-    p = mqtt.connect_packet("c", 0, True)
+    p = wire.connect_packet("c", 0, True)
     assert p == b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x00\x00\x01c", p
-    h = mqtt.publish_header("a/b", 200, 1, True, 0x1234)
+    h = wire.publish_header("a/b", 200, 1, True, 0x1234)
     assert isinstance(h, bytearray)  # publish() flips the DUP bit in place
     assert h == b"\x33\xcf\x01\x00\x03a/b\x12\x34", h  # 2+3+2+200 = 207
-    h = mqtt.publish_header("a", 1, 0, False, dup=True)
+    h = wire.publish_header("a", 1, 0, False, dup=True)
     assert h == b"\x38\x04\x00\x01a", h
-    assert mqtt.subscribe_packet(5, "x/#", 1) == b"\x82\x08\x00\x05\x00\x03x/#\x01"
-    assert mqtt.puback(0x0102) == b"\x40\x02\x01\x02"
+    assert wire.subscribe_packet(5, "x/#", 1) == b"\x82\x08\x00\x05\x00\x03x/#\x01"
+    assert wire.puback(0x0102) == b"\x40\x02\x01\x02"
     out("PASS helpers")
 
 

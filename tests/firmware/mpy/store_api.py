@@ -140,22 +140,22 @@ def tries_count_per_target(root):
 
 
 def corrupt_content_recovers(root):
-    s = Store.open(root, seg_records=4)
+    s = Store.open(root, seg_records=4, snapshot_ms=0)  # a snapshot at every segment close
     for n in range(22):  # 5 closed segments: both snapshot slots written
         s.append(call(n))
     s.ack(6)
     c, sid, last = json.loads(json.dumps(s.counters)), s.store_id, s.last_seq
     d = s.dir
-    newest = "snap%d" % (0 if s._snap[0] > s._snap[1] else 1)
+    newest = "snap%d" % (0 if s.snaps.seqs[0] > s.snaps.seqs[1] else 1)
     write(d + "/" + newest, b'{"seq": 20, "c": {"calls": ')  # the newest snapshot is torn
     write(d + "/meta", b"\x00\xff garbage")  # the id comes back from the snapshot
-    with open(d + "/" + s._segs[-1][4], "ab") as f:
+    with open(d + "/" + s._segs[-1].name, "ab") as f:
         f.write(b'23 {"t": "call", "n": 999, "rou')  # a torn append
     s = Store(root, seg_records=4)
     assert (s.counters, s.store_id, s.last_seq) == (c, sid, last), (s.counters, s.notes)
     assert s.acked_seq == 6 and s.notes
     assert s.append(call(22)) == last + 1, "the torn line is not a record"
-    with open(d + "/" + s._segs[-2][4], "ab") as f:
+    with open(d + "/" + s._segs[-2].name, "ab") as f:
         f.write(b"xx not a record\n")
     s = Store(root, seg_records=4)
     assert [r["n"] for r in s.pending(100)] == list(range(6, 23)), [r.get("n") for r in s.pending(100)]
@@ -166,8 +166,62 @@ def corrupt_content_recovers(root):
     assert s.last_seq == last + 1 and s.notes and s.acked_seq == 0, "a lost ack only means sending again"
 
 
-CASES = [seq_and_id_across_reboots, pending_and_ack, bound_drops_oldest, table_atomic, config_roundtrip,
-         counters_record, tries_count_per_target, corrupt_content_recovers]
+def slots_then_one_segment_append(root):
+    s = Store.open(root, slots=4)
+    assert [s.append(call(n)) for n in range(3)] == [1, 2, 3]
+    assert not s._segs and s._staged == 3, "three records wait in their slots, no segment yet"
+    s = Store.open(root, slots=4)  # a reboot: the slots are the records, now moved into a segment
+    assert (s.last_seq, s._staged, s.counters["calls"]) == (3, 0, 3), (s.last_seq, s._staged, s.counters)
+    assert [(g.first, g.last, g.records) for g in s._segs] == [(1, 3, 3)]
+    assert [r["n"] for r in s.pending()] == [0, 1, 2]
+    s.ack(2)
+    assert [s.append(call(n)) for n in range(3, 7)] == [4, 5, 6, 7] and s._staged == 0
+    assert [(g.first, g.last, g.records) for g in s._segs] == [(1, 7, 7)], "4 slots: one append to the segment"
+    assert [r["n"] for r in s.pending()] == [2, 3, 4, 5, 6], "acked records are not sent again"
+    big = {"t": "alarm", "at": 1469050000, "code": "test", "detail": "x" * 600}  # too big for a slot
+    s.append(call(7))
+    assert s.append(big) == 9 and s._staged == 0
+    assert s._segs[-1].last == 9, "the staged record and the big one, in seq order, in one append"
+    s.append(call(8))
+    s = Store.open(root, slots=8)  # the slot count changed: the staged record is still found
+    p = s.pending(100)
+    assert [r["seq"] for r in p] == [3, 4, 5, 6, 7, 8, 9, 10] and p[6]["detail"] == "x" * 600 and p[7]["n"] == 8
+    assert s.counters["calls"] == 9 and s.unacked() == 8
+
+
+def stale_slot_ends_the_run(root):
+    s = Store.open(root, slots=4)
+    for n in range(6):  # 1..4 in a segment, 5 and 6 in slots 1 and 2; slots 3 and 0 still hold 3 and 4
+        s.append(call(n))
+    d = s.dir
+    write(d + "/s2", b'6 {"t": "call", "n": 5, "rou')  # as if the write of 6 was cut: torn (not on LittleFS)
+    s = Store.open(root, slots=4)
+    assert s.last_seq == 5 and [r["n"] for r in s.pending()] == [0, 1, 2, 3, 4], s.pending()
+    assert s.append(call(99)) == 6 and s.counters["calls"] == 6, "the seq of the lost write is used again"
+    s = Store(root, slots=4)
+    assert [r["n"] for r in s.pending()][-2:] == [4, 99]
+
+
+def turns_across_reboots(root):
+    """The call machine's round-robin turns ride in the counter snapshots (no write of their own)."""
+    s = Store.open(root)
+    assert s.snaps.turns == {}
+    s.snaps.turns["rr"], s.snaps.turns["hall/2"] = 5, 2
+    s.append(call(0))
+    s._snapshot()
+    s.snaps.turns["rr"] = 6  # after the snapshot: lost with the reboot, the turn restarts from 5
+    s = Store.open(root)
+    assert s.snaps.turns == {"rr": 5, "hall/2": 2}, s.snaps.turns
+    s.snaps.turns["bad"] = "x"  # hostile values written somehow are left out on load
+    s.snaps.turns["neg"] = -1
+    s._snapshot()
+    s._snapshot()  # both slots
+    assert Store.open(root).snaps.turns == {"rr": 5, "hall/2": 2}
+
+
+CASES = [seq_and_id_across_reboots, turns_across_reboots, slots_then_one_segment_append, stale_slot_ends_the_run, pending_and_ack,
+         bound_drops_oldest, table_atomic, config_roundtrip, counters_record, tries_count_per_target,
+         corrupt_content_recovers]
 
 
 def main(work, names):

@@ -9,6 +9,7 @@ store (boot count +1), then the OPs in order, each printing one line once it has
     call:N:K         append the call records N .. N+K-1      -> OK call <seq> <n>   (one a record)
     ack:SEQ|ack:last ack up to SEQ                           -> OK ack <seq>
     counters:AT      append a counters record                -> OK counters <seq>
+    alarm:LEN        append an alarm with a LEN-character detail -> OK alarm <seq>
     dump             the whole state                         -> STATE <json>
     wear:CALLS:EVERY append CALLS records, ack every EVERY    -> WEAR calls=.. erases=.. writes=..
 
@@ -53,7 +54,7 @@ def state(s):
             "table_version": s.table_version(), "table_len": len(payload) if payload is not None else None,
             "table_crc": binascii.crc32(payload) & 0xFFFFFFFF if payload is not None else None,
             "pending": s.pending(100000, 1 << 30), "counters": s.counters, "notes": s.notes,
-            "segs": [seg[:4] for seg in s._segs], "unacked": s.unacked()}
+            "segs": [[g.first, g.last, g.records, g.size] for g in s._segs], "unacked": s.unacked()}
 
 
 def run_op(s, op, out, dev=None):
@@ -69,6 +70,8 @@ def run_op(s, op, out, dev=None):
         seq = s.last_seq if a[1] == "last" else int(a[1])
         s.ack(seq)
         out("OK ack %d" % seq)
+    elif a[0] == "alarm":
+        out("OK alarm %d" % s.append({"t": "alarm", "at": 1469100000, "code": "test", "detail": "x" * int(a[1])}))
     elif a[0] == "counters":
         out("OK counters %d" % s.counters_record(int(a[1])))
     elif a[0] == "dump":

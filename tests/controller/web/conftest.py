@@ -1,0 +1,127 @@
+"""The console in a real browser: Playwright driving Debian's Chromium (launched by its path; browsers are
+never downloaded) against a controller with data: real Mosquitto, SQLite, the reference deployment, one
+emulated board (gw-mariupol-1, the real firmware) online with its table applied, a call-back waiting and
+an alert open. Screenshots of every page go to build/screenshots/ (kept as the run's artifacts)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from controller import reference
+from controller.auth import create_user
+from controller.brokers import Mosquitto, free_port
+from controller.compiler import compile_all
+from controller.ingest.records import write_batch
+from controller.models import Alert, Gateway, Record
+from controller.rollouts import start_rollout
+from controller.service import ControllerService
+from controller.settings import Settings
+from emulator.board import EmulatedRig
+from protocols import messages
+from tests.conditions import until
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"
+GW, PROFILE = "gw-mariupol-1", "esp32-wrover-4gsm"
+AGENT = "+380629000505"  # the operator's desk phone
+PASSWORDS = {"ann": "ann-admin-pass", "otto": "otto-operator-pass", "vera": "vera-viewer-pass",
+             "tess": "tess-technician-pass"}
+ROLES = {"ann": "admin", "otto": "operator", "vera": "viewer", "tess": "technician"}
+
+
+BROWSER = [pytest.mark.slow,
+           pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium (.ci/run installs it)")]
+
+
+class World:
+    def __init__(self, service, rig):
+        self.service, self.rig = service, rig
+        self.url = service.url
+        self._seq = 100
+
+    def gateway(self) -> Gateway:
+        with self.service.db.session() as s:
+            gw = s.get(Gateway, GW)
+            s.expunge(gw)
+            return gw
+
+    def callback(self, caller: str, minutes_ago: int = 15) -> int:
+        """A call nobody could take, as the board would have recorded it: a call-back in the queue."""
+        self._seq += 1
+        with self.service.db.session() as s:
+            write_batch(s, [(GW, "events", messages.events("st-browser", [messages.call_record(
+                self._seq, int(time.time()) - 60 * minutes_ago, "gsm1", caller, "police-102", "callback", None, 2,
+                50, 0, "all_busy")]))], {"records": 0, "duplicates": 0})
+            return s.scalars(select(Record.id).where(Record.store_id == "st-browser", Record.seq == self._seq)).one()
+
+    def alert(self, code: str, detail: str, gateway: str | None = "gw-toretsk-1") -> int:
+        with self.service.db.session() as s:
+            a = Alert(gateway_id=gateway, code=code, detail=detail)
+            s.add(a)
+            s.flush()
+            return a.id
+
+
+@pytest.fixture(scope="package")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("console")
+    with Mosquitto() as broker:
+        service = ControllerService(Settings(database_url=f"sqlite:///{tmp / 'c.db'}", broker=broker.url,
+                                             listen_port=free_port())).start()
+        rig = None
+        try:
+            with service.db.session() as s:
+                reference.seed(s, profile=PROFILE, ports={"gsm1": "102", "gsm3": "505"}, out_ports=["gsm2"])
+                compile_all(s)  # every gateway has its table compiled; only gw-mariupol-1 gets it rolled out
+                key = s.get(Gateway, GW).key_hex
+                for name, role in ROLES.items():
+                    create_user(s, name, role, PASSWORDS[name])
+            rig = EmulatedRig(GW, key, broker.url, profile=PROFILE, workdir=tmp / GW)
+            rig.network.destination(AGENT, answer_after_s=0.4, talk_s=3)
+            rig.power_on()
+            w = World(service, rig)
+            until(lambda: w.gateway().online and (w.gateway().state or {}).get("ports"), 90, "the board online")
+            with service.db.session() as s:
+                start_rollout(s, service.bridge, [GW])
+            until(lambda: w.gateway().applied_version == 1, 60, "the table applied")
+            yield w
+        finally:
+            if rig is not None:
+                rig.close()
+            service.stop()
+
+
+@pytest.fixture(scope="package")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def sign_in(browser, world, name: str):
+    """A new browser context signed in as `name`; returns its page (on the fleet)."""
+    page = browser.new_context(viewport={"width": 1360, "height": 860}).new_page()
+    page.goto(f"{world.url}/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORDS[name])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/fleet")
+    return page
+
+
+def shot(page, name: str) -> Path:
+    """A full-page screenshot kept under build/screenshots/ (gitignored: the run's artifact)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
