@@ -8,7 +8,7 @@ replaces the old by one rename, so a power cut keeps the old table or the new, n
 import json
 import os
 
-from .flashio import crc, crc32
+from .flashio import crc, crc32, read_json, write_atomic
 
 TABLE_HEAD = 192  # the header line of a streamed table: written blank first, filled in once the body is checked
 
@@ -96,6 +96,15 @@ class TableFiles:
             return None  # no table stored yet
         except Exception as e:
             self._note("table file damaged %r" % (e,))
+
+    def table_note(self):
+        """What the board restarted over when a table did not fit its heap: {"sha": envelope sha, "retry": 1}
+        (load it again on the fresh heap) or {"sha", "why", "version", "sha256"} (answer it so, unread)."""
+        note = read_json(self.root + "/table.note")
+        return note if isinstance(note, dict) else None
+
+    def write_table_note(self, note):
+        write_atomic(self.root + "/table.note", json.dumps(note).encode())
 
     def table_version(self):
         """Version of the stored table, or None."""

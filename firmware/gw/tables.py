@@ -28,11 +28,17 @@ async def on_table(self, tin):
     if tin.error is None and tin.env_sha is not None and tin.env_sha == self.table_sha:
         await self._ack_table(b.table().version, b.table().sha256, "applied", None)  # delivered again
         return
+    note = self.store.table_note() if tin.env_sha is not None else None
+    if note is not None and note.get("sha") != tin.env_sha:
+        note = None
+    if note is not None and "why" in note:  # refused before a restart: answered again, not loaded again
+        await refuse_table(self, note.get("version"), note.get("sha256"), note["why"])
+        return
     current = b.table().version if b.table() else 0
     gc.collect()
     try:
         sig, sha = tin.check()
-        table = _load_new(self, tin, current, sha)
+        table = _load_new(self, tin, current, sha, note is not None)
     except TableError as e:
         t = b.table()
         if t is not None and getattr(e, "sha256", None) == t.sha256:
@@ -64,10 +70,15 @@ def _short_of_heap(e):
     return isinstance(e, MemoryError) or getattr(e, "reason", None) == SHORT_OF_HEAP
 
 
-def _load_new(self, tin, current, sha):
+def _load_new(self, tin, current, sha, retried):
     """The new table from its staged file. When it does not fit beside the running one and no call is up,
     the running one is let go and the load tried again; should the new one still fail, the running one is
-    read back from flash, where it is kept. No await in here: no call ever sees the board without a table."""
+    read back from flash, where it is kept. No await in here: no call ever sees the board without a table.
+
+    A heap that has run a while is cut into holes (MicroPython's collector does not move objects): a table
+    that fits a fresh heap may find no room even alone, and then the running one may not come back either.
+    The board restarts then (no call is up), leaving a note on flash: the retained envelope, delivered
+    again after the boot, is loaded once more on the fresh heap, or answered as refused, never looped on."""
     b = self.board
     try:
         return bodyfile.load(tin.path, TABLE_HEAD, tin.len, self.id, current, sha256=sha)
@@ -78,11 +89,23 @@ def _load_new(self, tin, current, sha):
     b.apply_table(None)  # let the running one go (and collect)
     try:
         return bodyfile.load(tin.path, TABLE_HEAD, tin.len, self.id, current, sha256=sha)
-    except BaseException:
+    except Exception as e:
         gc.collect()
+        if _short_of_heap(e) and not retried:
+            _restart(self, {"sha": tin.env_sha, "retry": 1}, "no room for the new table even alone")
         b.reload_table()
+        if b.table() is None:  # the running one did not come back: the board must not run without a table
+            path, why = failure(e)
+            _restart(self, {"sha": tin.env_sha, "why": "%s: %s" % (path, why), "version": getattr(e, "version", None),
+                            "sha256": getattr(e, "sha256", None)}, "the running table did not come back")
         self.table_sha = None
         raise
+
+
+def _restart(self, note, what):
+    self.log("link: %s: restarting on a fresh heap" % what)
+    self.store.write_table_note(note)
+    self.board.reset()
 
 
 async def on_table_ram(self, payload):
