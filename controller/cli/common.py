@@ -42,11 +42,9 @@ def _fail(field: str | None, reason: str, hint: str = "") -> typer.Exit:
 
 
 def _api_error(e) -> typer.Exit:
-    """An ApiError or a services.errors.DomainError as `field: reason` on stderr."""
-    if hasattr(e, "field") and hasattr(e, "reason"):
-        return _fail(e.field, e.reason)
-    d = e.detail[0] if isinstance(e.detail, list) and e.detail else {"field": None, "reason": str(e.detail)}
-    return _fail(d["field"], d["reason"])
+    """A services.errors.DomainError (what the API would answer) as `field: reason` on stderr. The API's
+    own HTTP answers, for the few commands that call it, are read in controller.cli.remote."""
+    return _fail(e.field, e.reason)
 
 
 def _when(ts: int | None) -> str:

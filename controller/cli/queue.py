@@ -11,6 +11,7 @@ import typer
 from controller.cli.base import app, console
 from controller.cli.common import _actor, _api_error, _db, _fail, _when
 from controller.cli.output import CSV_OPTION, JSON_OPTION, Col, emit
+from controller.cli.remote import refused, unreachable
 from controller.services.errors import DomainError
 
 callback_app = typer.Typer(help="The call-back queue: callers a gateway promised a call back.", no_args_is_help=True)
@@ -84,14 +85,9 @@ def callback_call(
         r = httpx.post(f"{api.rstrip('/')}/api/v1/callbacks/{call_id}/call", json={"agent": agent},
                        headers={"Authorization": f"Bearer {token}"}, timeout=60)
     except httpx.HTTPError as e:
-        raise _fail("--api", f"cannot reach {api} ({e})", "is the controller running? use the address it "
-                    "printed") from None
+        raise unreachable(api, e, "is the controller running? use the address it printed") from None
     if r.status_code != 202:
-        try:
-            d = r.json()["detail"][0]
-        except (ValueError, KeyError, IndexError, TypeError):
-            d = {"field": "--api", "reason": f"answered {r.status_code}: {r.text[:200]}"}
-        raise _fail(d.get("field"), d.get("reason", ""))
+        raise refused(r)
     body = r.json()
     console.print(f"call-back {call_id}: placed through {body.get('gateway')} (outbound call {body.get('id')}); "
                   "the agent's phone rings first")

@@ -12,6 +12,7 @@ from rich.console import Console
 from controller.cli.base import app, console
 from controller.cli.common import _api_error, _db, _fail, _print_impact, _when
 from controller.cli.output import CSV_OPTION, JSON_OPTION, Col, emit
+from controller.cli.remote import refused, unreachable
 
 rollout_app = typer.Typer(help="Publish compiled tables, canary gateways first.", no_args_is_help=True)
 app.add_typer(rollout_app, name="rollout")
@@ -130,14 +131,10 @@ def _rollout_through_api(api: str, token: str | None, gateways: list[str] | None
             time.sleep(1)
             r = httpx.get(f"{base}/{r.json()['id']}", headers=headers, timeout=30)
     except httpx.HTTPError as e:
-        raise _fail("--api", f"cannot reach {api} ({e})", "is the controller running (`citygate serve`, or "
-                    "`citygate demo`)? use the address it printed") from None
+        raise unreachable(api, e, "is the controller running (`citygate serve`, or `citygate demo`)? use the "
+                          "address it printed") from None
     if r.status_code not in (200, 201):
-        try:
-            d = r.json()["detail"][0]
-        except (ValueError, KeyError, IndexError, TypeError):
-            d = {"field": "--api", "reason": f"answered {r.status_code}: {r.text[:200]}"}
-        raise _fail(d.get("field"), d.get("reason", ""))
+        raise refused(r)
     _rollout_tables(r.json())
 
 

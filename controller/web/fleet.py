@@ -5,28 +5,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from controller.services import alerts, fleet
 from controller.services.errors import DomainError, Unavailable
 from controller.services.report_privacy import masks_for, shown
+from controller.web.deps import PageDb, PageForm, form_user, page_user
 from controller.web.pageroute import PageRoute
 from controller.web.render import page
-from controller.web.session import (
-    FLEET,
-    READ,
-    PageError,
-    checked,
-    db_session,
-    flash,
-    form,
-    need,
-    signed_in,
-    to_login,
-)
+from controller.web.session import FLEET, READ, PageError, flash
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 COMMANDERS = ("technician",)  # as the API's commands (admin too)
+FleetViewer, Previewer, Commander = page_user(*FLEET), form_user(*FLEET), form_user(*COMMANDERS)
 
 
 def send(request: Request):
@@ -40,23 +30,19 @@ def send(request: Request):
 
 
 @router.get("/fleet")
-def fleet_page(request: Request, city: str = "", status: str = "", sort: str = "city", desc: str = "") -> Response:
-    with db_session(request) as s:
-        who = signed_in(request, s)
-        if who is None:
-            return to_login(request)
-        need(who, *FLEET)
-        if len(city) > 128:
-            raise PageError(422, "city", "at most 128 characters")
-        rows = fleet.fleet(s, city, status, sort, desc == "1")
-        return page(request, "fleet.html", who=who, rows=rows, cities=fleet.cities(s), city=city, status=status,
-                    sort=sort, desc=desc == "1", statuses=fleet.STATUSES, alert_counts=alerts.counts(s),
-                    online=sum(r["online"] for r in rows))
+def fleet_page(request: Request, s: PageDb, who: FleetViewer, city: str = "", status: str = "", sort: str = "city",
+               desc: str = "") -> Response:
+    if len(city) > 128:
+        raise PageError(422, "city", "at most 128 characters")
+    rows = fleet.fleet(s, city, status, sort, desc == "1")
+    return page(request, "fleet.html", who=who, rows=rows, cities=fleet.cities(s), city=city, status=status,
+                sort=sort, desc=desc == "1", statuses=fleet.STATUSES, alert_counts=alerts.counts(s),
+                online=sum(r["online"] for r in rows))
 
 
 def _gateway_page(request: Request, s, who, gateway_id: str, status: int = 200, preview=None, form_in=None,
                   error=None) -> Response:
-    need(who, *FLEET)
+    """The gateway's page for `who`, who may see the fleet (the route's dependency said)."""
     gw = fleet.gateway(s, gateway_id)
     gw["calls"] = shown(gw["calls"], masks_for(who.user.role, getattr(request.app.state.settings, "mask_callers",
                                                                       True)))
@@ -66,26 +52,14 @@ def _gateway_page(request: Request, s, who, gateway_id: str, status: int = 200, 
 
 
 @router.get("/fleet/{gateway_id}")
-def gateway_page(request: Request, gateway_id: str) -> Response:
-    with db_session(request) as s:
-        who = signed_in(request, s)
-        if who is None:
-            return to_login(request)
-        return _gateway_page(request, s, who, gateway_id)
+def gateway_page(request: Request, gateway_id: str, s: PageDb, who: FleetViewer) -> Response:
+    return _gateway_page(request, s, who, gateway_id)
 
 
 @router.post("/fleet/{gateway_id}/command")
-async def command(request: Request, gateway_id: str) -> Response:
-    data = await form(request)
-    return await run_in_threadpool(_command, request, gateway_id, data)
-
-
-def _command(request: Request, gateway_id: str, data: dict[str, str]) -> Response:
-    with db_session(request) as s:
-        who = checked(request, s, data)
-        need(who, *COMMANDERS)
-        op = data.get("op", "")
-        reply = fleet.command(s, send(request), gateway_id, op)
+def command(request: Request, gateway_id: str, data: PageForm, s: PageDb, who: Commander) -> Response:
+    op = data.get("op", "")
+    reply = fleet.command(s, send(request), gateway_id, op)
     text = f"{gateway_id} answered {op}: ok" + _summary(reply.get("result"))
     return flash(request, RedirectResponse(f"/fleet/{gateway_id}", status_code=303), text)
 
@@ -101,27 +75,19 @@ def _summary(result) -> str:
 
 
 @router.post("/fleet/{gateway_id}/preview")
-async def preview(request: Request, gateway_id: str) -> Response:
-    data = await form(request)
-    return await run_in_threadpool(_preview, request, gateway_id, data)
-
-
-def _preview(request: Request, gateway_id: str, data: dict[str, str]) -> Response:
-    with db_session(request) as s:
-        who = checked(request, s, data)
-        need(who, *FLEET)
-        port, caller, at = data.get("port", ""), data.get("caller", ""), data.get("at", "").strip() or None
-        try:
-            if not 1 <= len(port) <= 16:
-                raise PageError(422, "preview.port", "give an inbound port, e.g. gsm1 (at most 16 characters)")
-            if len(caller) > 32:
-                raise PageError(422, "preview.caller", "at most 32 characters")
-            if at is not None and len(at) > 40:
-                raise PageError(422, "preview.at", "at most 40 characters")
-            result = fleet.preview(s, gateway_id, port, caller, at)
-        except (PageError, DomainError) as e:
-            if getattr(e, "field", "") == "gateway_id":
-                raise
-            return _gateway_page(request, s, who, gateway_id, status=e.status, form_in=data,
-                                 error=f"{e.field}: {e.reason}")
-        return _gateway_page(request, s, who, gateway_id, preview=result, form_in=data)
+def preview(request: Request, gateway_id: str, data: PageForm, s: PageDb, who: Previewer) -> Response:
+    port, caller, at = data.get("port", ""), data.get("caller", ""), data.get("at", "").strip() or None
+    try:
+        if not 1 <= len(port) <= 16:
+            raise PageError(422, "preview.port", "give an inbound port, e.g. gsm1 (at most 16 characters)")
+        if len(caller) > 32:
+            raise PageError(422, "preview.caller", "at most 32 characters")
+        if at is not None and len(at) > 40:
+            raise PageError(422, "preview.at", "at most 40 characters")
+        result = fleet.preview(s, gateway_id, port, caller, at)
+    except (PageError, DomainError) as e:
+        if getattr(e, "field", "") == "gateway_id":
+            raise
+        return _gateway_page(request, s, who, gateway_id, status=e.status, form_in=data,
+                             error=f"{e.field}: {e.reason}")
+    return _gateway_page(request, s, who, gateway_id, preview=result, form_in=data)

@@ -10,29 +10,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from controller.services import alerts, region, region_view
 from controller.services.errors import DomainError
 from controller.web import region_forms
+from controller.web.deps import PageDb, PageForm, form_user, page_user
 from controller.web.pageroute import PageRoute
 from controller.web.region_forms import KINDS
 from controller.web.render import page
-from controller.web.session import (
-    READ,
-    PageError,
-    checked,
-    db_session,
-    flash,
-    form,
-    int_param,
-    need,
-    signed_in,
-    to_login,
-)
+from controller.web.session import READ, PageError, flash, int_param
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 WRITERS = ("operator",)  # as the API's region and menu writes (admin too)
+Reader, Writer = page_user(*READ), form_user(*WRITERS)
 
 
 def _kind(kind: str) -> str:
@@ -64,7 +54,7 @@ def _editing(s, edit: str) -> tuple[str, int, dict] | None:
 
 def _region_page(request: Request, s, who, status: int = 200, error: DomainError | None = None,
                  typed: tuple[str, int | None, dict] | None = None, edit: str = "") -> Response:
-    need(who, *READ)
+    """The page for `who`, a reader (a writer, when a form came back), with a row's form filled."""
     filled = typed or _editing(s, edit)
     return page(request, "region.html", http_status=status, who=who, may_edit=who.may(*WRITERS),
                 services=region.rows(s, "services"), cities=region.rows(s, "cities"),
@@ -75,49 +65,37 @@ def _region_page(request: Request, s, who, status: int = 200, error: DomainError
 
 
 @router.get("/region")
-def region_page(request: Request, edit: str = "") -> Response:
-    with db_session(request) as s:
-        who = signed_in(request, s)
-        if who is None:
-            return to_login(request)
-        return _region_page(request, s, who, edit=edit)
+def region_page(request: Request, s: PageDb, who: Reader, edit: str = "") -> Response:
+    return _region_page(request, s, who, edit=edit)
 
 
-async def _post(request: Request, kind: str, row_id: str | None, action: str) -> Response:
-    data = await form(request)
-    return await run_in_threadpool(_run, request, kind, row_id, data, action)
-
-
-def _run(request: Request, kind: str, row_id: str | None, data: dict[str, str], action: str) -> Response:
-    with db_session(request) as s:
-        who = checked(request, s, data)
-        need(who, *WRITERS)
-        kind = _kind(kind)
-        rid = None if row_id is None else int_param(row_id, "id", high=2**31 - 1)
-        try:
-            if action == "delete":
-                text = region_forms.remove(s, kind, rid)
-            else:
-                text = region_forms.save(s, kind, rid, data)
-        except DomainError as e:
-            if e.status == 404 and e.field in ("id", "kind"):
-                raise
-            s.rollback()  # nothing of a refused edit stays (its compiles neither)
-            typed = None if action == "delete" else (kind, rid, data)
-            return _region_page(request, s, who, status=e.status, error=e, typed=typed)
+def _run(request: Request, s, who, kind: str, row_id: str | None, data: dict[str, str], action: str) -> Response:
+    kind = _kind(kind)
+    rid = None if row_id is None else int_param(row_id, "id", high=2**31 - 1)
+    try:
+        if action == "delete":
+            text = region_forms.remove(s, kind, rid)
+        else:
+            text = region_forms.save(s, kind, rid, data)
+    except DomainError as e:
+        if e.status == 404 and e.field in ("id", "kind"):
+            raise
+        s.rollback()  # nothing of a refused edit stays (its compiles neither)
+        typed = None if action == "delete" else (kind, rid, data)
+        return _region_page(request, s, who, status=e.status, error=e, typed=typed)
     return flash(request, RedirectResponse(f"/region#{kind}", status_code=303), text)
 
 
 @router.post("/region/{kind}")
-async def add_row(request: Request, kind: str) -> Response:
-    return await _post(request, kind, None, "save")
+def add_row(request: Request, kind: str, data: PageForm, s: PageDb, who: Writer) -> Response:
+    return _run(request, s, who, kind, None, data, "save")
 
 
 @router.post("/region/{kind}/{row_id}")
-async def save_row(request: Request, kind: str, row_id: str) -> Response:
-    return await _post(request, kind, row_id, "save")
+def save_row(request: Request, kind: str, row_id: str, data: PageForm, s: PageDb, who: Writer) -> Response:
+    return _run(request, s, who, kind, row_id, data, "save")
 
 
 @router.post("/region/{kind}/{row_id}/delete")
-async def delete_row(request: Request, kind: str, row_id: str) -> Response:
-    return await _post(request, kind, row_id, "delete")
+def delete_row(request: Request, kind: str, row_id: str, data: PageForm, s: PageDb, who: Writer) -> Response:
+    return _run(request, s, who, kind, row_id, data, "delete")

@@ -16,9 +16,10 @@ from fastapi.responses import Response
 from controller.services import alerts, report_year
 from controller.services.errors import DomainError
 from controller.services.report_local import DEFAULT_WITHIN_S, MAX_WITHIN_S, region_zone
+from controller.web.deps import PageDb, page_user
 from controller.web.pageroute import PageRoute
 from controller.web.render import page
-from controller.web.session import FLEET, PageError, db_session, need, signed_in, to_login
+from controller.web.session import FLEET, PageError
 from controller.web.svgchart import grouped_bars
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -27,6 +28,7 @@ HEAD = ["Offered", "Answered", "Abandoned", "Unanswered", "Answer ratio", "Servi
         "Average talk (s)"]
 DEFAULT_EVERY = 100_000
 MILESTONES_SHOWN = 200
+FleetViewer = page_user(*FLEET)
 
 
 def _whole(params, field: str, default: int, lo: int, hi: int) -> int:
@@ -99,40 +101,30 @@ def _data(s, f: dict) -> tuple[dict, dict]:
 
 
 @router.get("/reports/year")
-def year_page(request: Request) -> Response:
-    with db_session(request) as s:
-        who = signed_in(request, s)
-        if who is None:
-            return to_login(request)
-        need(who, *FLEET)
-        params = request.query_params
-        common = {"who": who, "services": report_year.services(s), "alert_counts": alerts.counts(s),
-                  "max_every": report_year.MAX_EVERY}
-        try:
-            f = _filters(s, params)
-            y, m = _data(s, f)
-        except (PageError, DomainError) as e:
-            shown = {k: params.get(k, "")[:16] for k in ("service", "year", "within_s", "every")}
-            return page(request, "report_year.html", http_status=e.status, error=f"{e.field}: {e.reason}", f=shown,
-                        y=None, **common)
-        months = y["months"]
-        chart = grouped_bars([p["period"] for p in months], [(n, c, [p[n] for p in months]) for n, c in SERIES],
-                             ("answer ratio", "#2563eb", [p["answer_ratio"] for p in months]),
-                             title=f"Calls to {y['service']['number']} per month, {f['year']}")
-        return page(request, "report_year.html", f=f, y=y, m=m, figures=figures(y), head=HEAD, nth=ordinal(f["every"]),
-                    months=rows(months, "period"), cities=rows(y["cities"], "key"),
-                    milestones=_milestone_rows(m), chart=chart, **common)
+def year_page(request: Request, s: PageDb, who: FleetViewer) -> Response:
+    params = request.query_params
+    common = {"who": who, "services": report_year.services(s), "alert_counts": alerts.counts(s),
+              "max_every": report_year.MAX_EVERY}
+    try:
+        f = _filters(s, params)
+        y, m = _data(s, f)
+    except (PageError, DomainError) as e:
+        shown = {k: params.get(k, "")[:16] for k in ("service", "year", "within_s", "every")}
+        return page(request, "report_year.html", http_status=e.status, error=f"{e.field}: {e.reason}", f=shown,
+                    y=None, **common)
+    months = y["months"]
+    chart = grouped_bars([p["period"] for p in months], [(n, c, [p[n] for p in months]) for n, c in SERIES],
+                         ("answer ratio", "#2563eb", [p["answer_ratio"] for p in months]),
+                         title=f"Calls to {y['service']['number']} per month, {f['year']}")
+    return page(request, "report_year.html", f=f, y=y, m=m, figures=figures(y), head=HEAD, nth=ordinal(f["every"]),
+                months=rows(months, "period"), cities=rows(y["cities"], "key"),
+                milestones=_milestone_rows(m), chart=chart, **common)
 
 
 @router.get("/reports/year.csv")
-def year_csv(request: Request) -> Response:
-    with db_session(request) as s:
-        who = signed_in(request, s)
-        if who is None:
-            return to_login(request)
-        need(who, *FLEET)
-        f = _filters(s, request.query_params)
-        y, m = _data(s, f)
+def year_csv(request: Request, s: PageDb, who: FleetViewer) -> Response:
+    f = _filters(s, request.query_params)
+    y, m = _data(s, f)
     table = [["Figure", "Value"], *figures(y)]
     for title, body in (("Month", rows(y["months"], "period")), ("City", rows(y["cities"], "key"))):
         table += [[], [title, *HEAD], *body]

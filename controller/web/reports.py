@@ -23,9 +23,10 @@ from markupsafe import Markup
 from controller.services import alerts, report_local, reports
 from controller.services.report_local import DEFAULT_WITHIN_S, MAX_WITHIN_S
 from controller.web import report_year
+from controller.web.deps import PageDb, page_user
 from controller.web.pageroute import PageRoute
 from controller.web.render import page
-from controller.web.session import FLEET, PageError, db_session, need, signed_in, to_login
+from controller.web.session import FLEET, PageError
 from controller.web.svgchart import grouped_bars
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -38,6 +39,7 @@ NONE_KEY = {"city": "(no city)", "gateway": "(none)", "route": "(no route)", "ta
             "option": "(no menu)"}
 SERIES = (("offered", "#1d3557"), ("answered", "#15803d"), ("abandoned", "#a16207"), ("unanswered", "#b42318"))
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+FleetViewer = page_user(*FLEET)
 
 
 def _day(text: str, field: str) -> date:
@@ -129,39 +131,29 @@ def _talk_chart(data: dict, f: dict):
 
 
 @router.get("/reports")
-def reports_page(request: Request) -> Response:
-    with db_session(request) as s:
-        who = signed_in(request, s)
-        if who is None:
-            return to_login(request)
-        need(who, *FLEET)
-        zones = reports.city_zones(s)
-        params = request.query_params
-        shown = {k: params.get(k, "")[:64] for k in ("group", "interval", "city", "from", "to", "within_s")}
-        common = {"who": who, "groups": GROUPS, "intervals": INTERVALS, "cities": list(zones),
-                  "alert_counts": alerts.counts(s)}
-        try:
-            f = _filters(params, zones)
-        except PageError as e:
-            return page(request, "reports.html", http_status=e.status, error=f"{e.field}: {e.reason}",
-                        f=shown, data=None, **common)
-        data = report(s, f)
-        query = urlencode({"group": f["group"], "interval": f["interval"], "city": f["city"],
-                           "from": f["from"].isoformat(), "to": f["to"].isoformat(), "within_s": f["within_s"]})
-        return page(request, "reports.html", zone=str(f["zone"]), f={**f, "from": f["from"].isoformat(),
-                    "to": f["to"].isoformat()}, data=data, chart=_chart(data, f), talk_chart=_talk_chart(data, f),
-                    table=table(data, f["group"], f["within_s"]), csv_query=query, **common)
+def reports_page(request: Request, s: PageDb, who: FleetViewer) -> Response:
+    zones = reports.city_zones(s)
+    params = request.query_params
+    shown = {k: params.get(k, "")[:64] for k in ("group", "interval", "city", "from", "to", "within_s")}
+    common = {"who": who, "groups": GROUPS, "intervals": INTERVALS, "cities": list(zones),
+              "alert_counts": alerts.counts(s)}
+    try:
+        f = _filters(params, zones)
+    except PageError as e:
+        return page(request, "reports.html", http_status=e.status, error=f"{e.field}: {e.reason}",
+                    f=shown, data=None, **common)
+    data = report(s, f)
+    query = urlencode({"group": f["group"], "interval": f["interval"], "city": f["city"],
+                       "from": f["from"].isoformat(), "to": f["to"].isoformat(), "within_s": f["within_s"]})
+    return page(request, "reports.html", zone=str(f["zone"]), f={**f, "from": f["from"].isoformat(),
+                "to": f["to"].isoformat()}, data=data, chart=_chart(data, f), talk_chart=_talk_chart(data, f),
+                table=table(data, f["group"], f["within_s"]), csv_query=query, **common)
 
 
 @router.get("/reports.csv")
-def reports_csv(request: Request) -> Response:
-    with db_session(request) as s:
-        who = signed_in(request, s)
-        if who is None:
-            return to_login(request)
-        need(who, *FLEET)
-        f = _filters(request.query_params, reports.city_zones(s))
-        cells = table(report(s, f), f["group"], f["within_s"])
+def reports_csv(request: Request, s: PageDb, who: FleetViewer) -> Response:
+    f = _filters(request.query_params, reports.city_zones(s))
+    cells = table(report(s, f), f["group"], f["within_s"])
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     for row in cells:  # a cell a spreadsheet would run as a formula is quoted with '

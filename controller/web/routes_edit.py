@@ -9,18 +9,19 @@ import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from controller.services import fleet, route_edits
 from controller.services.errors import DomainError, FieldError
 from controller.services.times import parse_time
+from controller.web.deps import PageDb, PageForm, form_user
 from controller.web.pageroute import PageRoute
 from controller.web.routes_page import EDITORS, render
-from controller.web.session import FLEET, PageError, checked, db_session, flash, form, int_param, need
+from controller.web.session import FLEET, PageError, flash, int_param
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 HOURS = re.compile(r"^\s*(\S+)\s+(\S+?)\s*[-–]\s*(\S+)\s*$")
 LIST_SPLIT = re.compile(r"[\s,→>]+")
+Editor, Previewer = form_user(*EDITORS), form_user(*FLEET)
 ACTIONS = ("reject", "callback", "next", "forward")
 REASONS = {"ok": "a centre is free to take it", "no_route": "no route serves this port and caller at this time",
            "after_hours": "it is outside the route's hours", "closed_day": "the day is a closed day (a holiday)",
@@ -71,32 +72,24 @@ def form_field(field: str | None) -> str:
     return name if name in route_edits.FIELDS else "route"
 
 
-@router.post("/routes/save")
-async def save(request: Request) -> Response:
-    data = await form(request)
-    return await run_in_threadpool(_save, request, data)
-
-
 def _route_id(data: dict[str, str]) -> int | None:
     raw = data.get("route_id", "")
     return None if raw in ("", "new") else int_param(raw, "route_id", high=2**31 - 1)
 
 
-def _save(request: Request, data: dict[str, str]) -> Response:
-    with db_session(request) as s:
-        who = checked(request, s, data)
-        need(who, *EDITORS)
-        city, route_id = data.get("city", ""), _route_id(data)
-        route_edits.city(s, city)  # an unknown city is the error page, not a form error
-        try:
-            route = route_edits.save_route(s, city, route_id, values(data))
-            name, rid = route.name, route.id
-        except DomainError as e:
-            if e.field in ("city", "route_id"):
-                raise
-            s.rollback()  # nothing of a refused edit is kept (nor any table it compiled)
-            return render(request, s, who, city, status=e.status, edit=str(route_id or "new"), form_in=data,
-                          errors={form_field(e.field): f"{e.field}: {e.reason}"})
+@router.post("/routes/save")
+def save(request: Request, data: PageForm, s: PageDb, who: Editor) -> Response:
+    city, route_id = data.get("city", ""), _route_id(data)
+    route_edits.city(s, city)  # an unknown city is the error page, not a form error
+    try:
+        route = route_edits.save_route(s, city, route_id, values(data))
+        name, rid = route.name, route.id
+    except DomainError as e:
+        if e.field in ("city", "route_id"):
+            raise
+        s.rollback()  # nothing of a refused edit is kept (nor any table it compiled)
+        return render(request, s, who, city, status=e.status, edit=str(route_id or "new"), form_in=data,
+                      errors={form_field(e.field): f"{e.field}: {e.reason}"})
     text = f"route {name} saved in {city}: the gateways' tables are compiled; roll them out below"
     return flash(request, RedirectResponse(f"/routes?city={_q(city)}#route-{rid}", status_code=303), text)
 
@@ -108,48 +101,32 @@ def _q(text: str) -> str:
 
 
 @router.post("/routes/delete")
-async def delete(request: Request) -> Response:
-    data = await form(request)
-    return await run_in_threadpool(_delete, request, data)
-
-
-def _delete(request: Request, data: dict[str, str]) -> Response:
-    with db_session(request) as s:
-        who = checked(request, s, data)
-        need(who, *EDITORS)
-        city = data.get("city", "")
-        route_id = int_param(data.get("route_id", ""), "route_id", high=2**31 - 1)
-        name = route_edits.delete_route(s, city, route_id)
+def delete(request: Request, data: PageForm, s: PageDb, who: Editor) -> Response:
+    city = data.get("city", "")
+    route_id = int_param(data.get("route_id", ""), "route_id", high=2**31 - 1)
+    name = route_edits.delete_route(s, city, route_id)
     return flash(request, RedirectResponse(f"/routes?city={_q(city)}", status_code=303),
                  f"route {name} deleted from {city}: the gateways' tables are compiled; roll them out below")
 
 
 @router.post("/routes/preview")
-async def preview(request: Request) -> Response:
-    data = await form(request)
-    return await run_in_threadpool(_preview, request, data)
-
-
-def _preview(request: Request, data: dict[str, str]) -> Response:
-    with db_session(request) as s:
-        who = checked(request, s, data)
-        need(who, *FLEET)
-        city = data.get("city", "")
-        route_edits.city(s, city)
-        port, caller, at = data.get("port", "").strip(), data.get("caller", "").strip(), data.get("at", "").strip()
-        try:
-            if not 1 <= len(port) <= 16:
-                raise PageError(422, "preview.port", "give an inbound port, e.g. gsm1 (at most 16 characters)")
-            if len(caller) > 32:
-                raise PageError(422, "preview.caller", "at most 32 characters")
-            if len(at) > 40:
-                raise PageError(422, "preview.at", "at most 40 characters")
-            gateway = data.get("gateway", "")
-            if gateway not in route_edits.gateway_diffs(s, city):
-                raise PageError(422, "preview.gateway", f"choose one of {city}'s gateways")
-            result = fleet.preview(s, gateway, port, caller, at or None)
-        except (PageError, DomainError) as e:
-            return render(request, s, who, city, status=e.status, preview_in=data,
-                          errors={"preview": f"{e.field}: {e.reason}"})
-        result["why"] = REASONS.get(result["decision"].get("reason"), result["decision"].get("reason"))
-        return render(request, s, who, city, preview=result, preview_in=data)
+def preview(request: Request, data: PageForm, s: PageDb, who: Previewer) -> Response:
+    city = data.get("city", "")
+    route_edits.city(s, city)
+    port, caller, at = data.get("port", "").strip(), data.get("caller", "").strip(), data.get("at", "").strip()
+    try:
+        if not 1 <= len(port) <= 16:
+            raise PageError(422, "preview.port", "give an inbound port, e.g. gsm1 (at most 16 characters)")
+        if len(caller) > 32:
+            raise PageError(422, "preview.caller", "at most 32 characters")
+        if len(at) > 40:
+            raise PageError(422, "preview.at", "at most 40 characters")
+        gateway = data.get("gateway", "")
+        if gateway not in route_edits.gateway_diffs(s, city):
+            raise PageError(422, "preview.gateway", f"choose one of {city}'s gateways")
+        result = fleet.preview(s, gateway, port, caller, at or None)
+    except (PageError, DomainError) as e:
+        return render(request, s, who, city, status=e.status, preview_in=data,
+                      errors={"preview": f"{e.field}: {e.reason}"})
+    result["why"] = REASONS.get(result["decision"].get("reason"), result["decision"].get("reason"))
+    return render(request, s, who, city, preview=result, preview_in=data)

@@ -16,12 +16,14 @@ from controller.services import rollouts as rollout_service
 from controller.services.city_routes import city_routes
 from controller.services.fleet import cities
 from controller.services.times import utc_text
+from controller.web.deps import PageDb, page_user
 from controller.web.pageroute import PageRoute
 from controller.web.render import env, page
-from controller.web.session import FLEET, PageError, Who, db_session, need, signed_in, to_login
+from controller.web.session import FLEET, PageError, Who
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 EDITORS = ()  # admins only (Who.may lets admins do anything)
+FleetViewer = page_user(*FLEET)
 
 
 def _iso(ts) -> str:
@@ -52,8 +54,7 @@ def render(request: Request, s: Session, who: Who, city: str = "", *, status: in
            form_in: dict | None = None, errors: dict | None = None, preview: dict | None = None,
            preview_in: dict | None = None, rollout_id: int | None = None) -> Response:
     """The page, with an edit form open (`edit`: a route id or "new"), a form's values and errors kept,
-    a preview's answer, or a rollout being watched."""
-    need(who, *FLEET)
+    a preview's answer, or a rollout being watched; `who` may see the fleet (the caller's dependency said)."""
     names = cities(s)
     city = city or (names[0] if names else "")
     data = city_routes(s, city) if city else None
@@ -77,16 +78,13 @@ def render(request: Request, s: Session, who: Who, city: str = "", *, status: in
 
 
 @router.get("/routes")
-def routes_page(request: Request, city: str = "", edit: str = "", rollout: str = "") -> Response:
-    with db_session(request) as s:
-        who = signed_in(request, s)
-        if who is None:
-            return to_login(request)
-        rollout_id = None
-        if rollout:
-            if not (rollout.isascii() and rollout.isdigit() and len(rollout) <= 9 and int(rollout) >= 1):
-                raise PageError(422, "rollout", "must be a rollout number")
-            rollout_id = int(rollout)
-        if len(edit) > 12:
-            raise PageError(422, "edit", "a route number or new")
-        return render(request, s, who, city, edit=edit, rollout_id=rollout_id)
+def routes_page(request: Request, s: PageDb, who: FleetViewer, city: str = "", edit: str = "",
+                rollout: str = "") -> Response:
+    rollout_id = None
+    if rollout:
+        if not (rollout.isascii() and rollout.isdigit() and len(rollout) <= 9 and int(rollout) >= 1):
+            raise PageError(422, "rollout", "must be a rollout number")
+        rollout_id = int(rollout)
+    if len(edit) > 12:
+        raise PageError(422, "edit", "a route number or new")
+    return render(request, s, who, city, edit=edit, rollout_id=rollout_id)

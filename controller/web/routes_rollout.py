@@ -9,41 +9,33 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from controller.services import rollouts, route_edits
 from controller.services.errors import FieldError, Unavailable
+from controller.web.deps import PageDb, PageForm, form_user
 from controller.web.pageroute import PageRoute
 from controller.web.routes_page import EDITORS
-from controller.web.session import FLEET, checked, db_session, flash, form, int_param, need, signed_in
+from controller.web.session import FLEET, db_session, flash, int_param, signed_in
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 _STATIC = files("controller.web").joinpath("static")
 ASSETS = {"routes.js": "text/javascript", "routes.css": "text/css"}
+Editor = form_user(*EDITORS)
 
 
 @router.post("/routes/rollout")
-async def start(request: Request) -> Response:
-    data = await form(request)
-    return await run_in_threadpool(_start, request, data)
-
-
-def _start(request: Request, data: dict[str, str]) -> Response:
-    with db_session(request) as s:
-        who = checked(request, s, data)
-        need(who, *EDITORS)
-        city = data.get("city", "")
-        gateways = list(route_edits.gateway_diffs(s, city))
-        if not gateways:
-            raise FieldError("rollouts.gateways", f"{city} has no gateway to roll out to")
-        if data.get("canary", "") not in ("", "1"):
-            raise FieldError("canary", "1 (the first gateway first) or nothing")
-        bridge = request.app.state.bridge
-        if bridge is None:
-            raise Unavailable("bridge", "no MQTT bridge: the controller runs without a broker")
-        canary = gateways[:1] if data.get("canary") == "1" and len(gateways) > 1 else []
-        r = rollouts.begin(s, bridge, gateways, canary)
-        rid = r.id
+def start(request: Request, data: PageForm, s: PageDb, who: Editor) -> Response:
+    city = data.get("city", "")
+    gateways = list(route_edits.gateway_diffs(s, city))
+    if not gateways:
+        raise FieldError("rollouts.gateways", f"{city} has no gateway to roll out to")
+    if data.get("canary", "") not in ("", "1"):
+        raise FieldError("canary", "1 (the first gateway first) or nothing")
+    bridge = request.app.state.bridge
+    if bridge is None:
+        raise Unavailable("bridge", "no MQTT bridge: the controller runs without a broker")
+    canary = gateways[:1] if data.get("canary") == "1" and len(gateways) > 1 else []
+    rid = rollouts.begin(s, bridge, gateways, canary).id
     staged = f" ({canary[0]} first, then the rest)" if canary else ""
     return flash(request, RedirectResponse(f"/routes?city={quote(city, safe='')}&rollout={rid}#rollout",
                                            status_code=303), f"rollout {rid} started to {len(gateways)} "

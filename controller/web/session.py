@@ -1,5 +1,6 @@
 """The console's sign-in plumbing: the session cookie, CSRF checks, form parsing, role checks, and
-`PageError`, a page's 4xx (controller.web.pageroute turns it into an HTML answer with its status).
+`PageError`, a page's 4xx (controller.web.pageroute turns it into an HTML answer with its status; the
+pages ask for these checks through controller.web.deps).
 
 Cookies are HttpOnly and SameSite=Strict, and Secure when the request came over https or the setting
 `cookie_secure` says the console sits behind TLS. Every POST carries the session's CSRF token (the
@@ -24,6 +25,13 @@ COOKIE, LOGIN_CSRF, FLASH = "citygate_session", "citygate_login_csrf", "citygate
 FORM_MAX_BYTES, FORM_MAX_FIELDS, FIELD_MAX = 16384, 32, 2000
 FLEET = ("admin", "operator", "viewer", "technician")
 READ = ("admin", "operator", "viewer")  # call-backs show callers' numbers: not technicians (as the API)
+
+
+PAGE_DB = "page_db"  # request.state's name for a page's database session (controller.web.deps)
+
+
+class SignInFirst(Exception):
+    """A page asked for by a browser with no live session: PageRoute answers with the redirect to /login."""
 
 
 class PageError(Exception):

@@ -1,18 +1,24 @@
 """The console in a real browser: Playwright driving Debian's Chromium (launched by its path; browsers are
 never downloaded) against a controller with data: real Mosquitto, SQLite, the reference deployment, one
 emulated board (gw-mariupol-1, the real firmware) online with its table applied, a call-back waiting and
-an alert open. Screenshots of every page go to build/screenshots/ (kept as the run's artifacts)."""
+an alert open. Screenshots of every page go to build/screenshots/ (kept as the run's artifacts).
+
+And the console without a browser (the ASGI app in-process): `signed_in_client`, and the `console` fixture,
+the module's USERS signed in on the reference deployment, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from controller import reference
+from controller.api.app import create_app
 from controller.auth import create_user
 from controller.brokers import Mosquitto, free_port
 from controller.compiler import compile_all
@@ -21,9 +27,11 @@ from controller.models import Alert, Gateway, Record
 from controller.rollouts import start_rollout
 from controller.service import ControllerService
 from controller.settings import Settings
+from controller.web import router
 from emulator.board import EmulatedRig
 from protocols import messages
 from tests.conditions import until
+from tests.controller.databases import KINDS, scratch_database
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -125,3 +133,49 @@ def shot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def console_app(db, **kwargs):
+    """The API and the console's pages on `db`, as controller.service serves them (create_app's `kwargs`)."""
+    app = create_app(db, **kwargs)
+    app.include_router(router)
+    return app
+
+
+def signed_in_client(app, name: str, password: str) -> TestClient:
+    """A client signed in to the console as `name` through the sign-in form; `.csrf` is its session's token."""
+    c = TestClient(app)
+    r = c.post("/login", data={"csrf": CSRF.search(c.get("/login").text).group(1), "name": name,
+                               "password": password}, follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    c.csrf = CSRF.search(c.get("/fleet").text).group(1)
+    return c
+
+
+def console_password(name: str) -> str:
+    return f"{name}-console-pass"
+
+
+@pytest.fixture(params=KINDS, scope="module")
+def console(request, tmp_path_factory):
+    """The console on a scratch database of each kind (SQLite, PostgreSQL) with the reference deployment
+    compiled and the test module's USERS ({name: role}, password `console_password(name)`), each signed in:
+    the app, its clients in `app.state.clients` ({name: TestClient with .csrf})."""
+    label = request.module.__name__.rpartition(".")[2]
+    with scratch_database(request.param, tmp_path_factory.mktemp(label), label) as db:
+        db.upgrade()
+        with db.session() as s:
+            reference.seed(s)
+            compile_all(s)
+            for name, role in request.module.USERS.items():
+                create_user(s, name, role, console_password(name))
+        app = console_app(db)
+        with TestClient(app):
+            app.state.clients = {name: signed_in_client(app, name, console_password(name))
+                                 for name in request.module.USERS}
+            yield app
+            for c in app.state.clients.values():
+                c.close()

@@ -13,12 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller import reference
-from controller.api.app import create_app
 from controller.auth import create_user
 from controller.compiler import compile_all
 from controller.models import Alert, Record
-from controller.web import router
 from tests.controller.databases import KINDS, scratch_database
+from tests.controller.web.conftest import console_app, signed_in_client
 
 PASSWORD = "hostile-admin-pass"
 SEQS = itertools.count(1)
@@ -41,14 +40,7 @@ def client(request, tmp_path_factory):
             s.add(Alert(gateway_id="gw-toretsk-1", code="x", detail="y"))
             s.add(Record(gateway_id="gw-toretsk-1", store_id="a", seq=1, kind="call", at=1765000000,
                          caller="+380671234567", outcome="callback"))
-        app = create_app(db)
-        app.include_router(router)
-        with TestClient(app) as c:
-            r = c.get("/login")
-            csrf = re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)
-            r = c.post("/login", data={"csrf": csrf, "name": "root", "password": PASSWORD}, follow_redirects=False)
-            assert r.status_code == 303
-            c.csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/fleet").text).group(1)
+        with signed_in_client(console_app(db), "root", PASSWORD) as c:
             yield c
 
 

@@ -13,13 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from controller import reference
-from controller.api.app import create_app
-from controller.auth import create_user
-from controller.compiler import compile_all
 from controller.models import Centre, City, DenyPrefix, Holiday, Menu, Service, TableVersion
-from controller.web import router
-from tests.controller.databases import KINDS, scratch_database
 
 USERS = {"root": "admin", "otto": "operator", "vera": "viewer", "tess": "technician"}
 KIND_PATHS = ["services", "cities", "centres", "deny-prefixes", "holidays", "menus", "nothing", ""]
@@ -30,30 +24,10 @@ HOSTILE = ["", "0", "-1", "9" * 30, "2147483648", "x" * 1999, "\x00", "a\x00b", 
            "0=mariupol-102", "Europe/Kyiv", "Nowhere/Zone", "102", "mariupol-102"]
 
 
-def _sign_in(app, name: str) -> TestClient:
-    c = TestClient(app)
-    token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
-    r = c.post("/login", data={"csrf": token, "name": name, "password": f"{name}-password-1"}, follow_redirects=False)
-    assert r.status_code == 303
-    c.csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/fleet").text).group(1)
-    return c
-
-
-@pytest.fixture(params=KINDS, scope="module")
-def clients(request, tmp_path_factory):
-    with scratch_database(request.param, tmp_path_factory.mktemp("region"), "region_pages") as db:
-        db.upgrade()
-        with db.session() as s:
-            reference.seed(s)
-            compile_all(s)
-            for name, role in USERS.items():
-                create_user(s, name, role, f"{name}-password-1")
-        app = create_app(db)
-        app.include_router(router)
-        out = {name: _sign_in(app, name) for name in USERS}
-        yield out
-        for c in out.values():
-            c.close()
+@pytest.fixture(scope="module")
+def clients(console):
+    """USERS signed in (tests/controller/web/conftest.py's `console`), on SQLite and PostgreSQL."""
+    return console.state.clients
 
 
 def _counts(clients) -> tuple:

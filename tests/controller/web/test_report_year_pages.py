@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from urllib.parse import urlencode
 
 import pytest
@@ -17,24 +16,15 @@ from hypothesis import strategies as st
 from controller.api.app import create_app
 from controller.auth import create_token, create_user
 from controller.settings import Settings
-from controller.web import router
 from controller.web.report_year import HEAD
 from tests.controller.databases import KINDS, scratch_database
 from tests.controller.report_data import CALLS, store_calls
+from tests.controller.web.conftest import console_app, signed_in_client
 from tests.controller.web.test_pages_hostile import HOSTILE, _check
 
 API = "/api/v1"
 PASSWORDS = {"root": "report-year-admin", "vera": "report-year-viewer"}
 YEAR = {"service": "505", "year": "2025"}
-
-
-def _signed_in(app, name: str) -> TestClient:
-    c = TestClient(app)
-    r = c.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)
-    r = c.post("/login", data={"csrf": csrf, "name": name, "password": PASSWORDS[name]}, follow_redirects=False)
-    assert r.status_code == 303
-    return c
 
 
 @pytest.fixture(params=KINDS, scope="module")
@@ -48,9 +38,9 @@ def world(request, tmp_path_factory):
                                                                                          PASSWORDS["vera"])
             tokens = {"admin": create_token(s, root, "t"), "viewer": create_token(s, vera, "t"),
                       "operator": create_token(s, create_user(s, "otto", "operator"), "t")}
-        app = create_app(db, settings=Settings(secret_key="s" * 40, broker="mqtt://broker.test:1883"))
-        app.include_router(router)
-        with _signed_in(app, "root") as admin, _signed_in(app, "vera") as viewer:
+        app = console_app(db, settings=Settings(secret_key="s" * 40, broker="mqtt://broker.test:1883"))
+        with signed_in_client(app, "root", PASSWORDS["root"]) as admin, \
+                signed_in_client(app, "vera", PASSWORDS["vera"]) as viewer:
             yield {"db": db, "app": app, "admin": admin, "viewer": viewer,
                    "tokens": {k: {"Authorization": f"Bearer {v}"} for k, v in tokens.items()}}
 

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from urllib.parse import urlencode
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller import reference
-from controller.api.app import create_app
 from controller.auth import create_user
 from controller.ingest.records import write_batch
-from controller.web import router
 from protocols import messages
 from tests.controller.databases import KINDS, scratch_database
+from tests.controller.web.conftest import console_app, signed_in_client
 from tests.controller.web.test_pages_hostile import HOSTILE, _check
 
 FIELDS = ("group", "interval", "from", "to", "city")
@@ -44,13 +41,7 @@ def client(request, tmp_path_factory):
             write_batch(s, [("gw-toretsk-1", "events", messages.events("st-r", [messages.call_record(
                 n, at, "gsm1", "+380671234567", "police-102", outcome, None, 1, 20, talk, "ok")
                 for n, (at, outcome, talk) in enumerate(CALLS, 1)]))], {"records": 0, "duplicates": 0})
-        app = create_app(db)
-        app.include_router(router)
-        with TestClient(app) as c:
-            r = c.get("/login")
-            csrf = re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)
-            r = c.post("/login", data={"csrf": csrf, "name": "root", "password": PASSWORD}, follow_redirects=False)
-            assert r.status_code == 303
+        with signed_in_client(console_app(db), "root", PASSWORD) as c:
             yield c
 
 

@@ -13,13 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from controller import reference
-from controller.api.app import create_app
-from controller.auth import create_user
-from controller.compiler import compile_all, latest_table
+from controller.compiler import latest_table
 from controller.models import Route, TableVersion
-from controller.web import router
-from tests.controller.databases import KINDS, scratch_database
 
 USERS = {"root": "admin", "olga": "operator", "vic": "viewer", "tom": "technician"}
 FIELDS = ["route_id", "name", "service", "targets", "strategy", "hours", "caller", "fallback", "after_hours",
@@ -30,33 +25,11 @@ HOSTILE = ["", "0", "-1", "9" * 30, "2147483648", "x" * 3000, "\x00", "a\x00b", 
            "gw-mariupol-1", "2016-07-21T00:00:00Z", "99999999999999999999"]
 
 
-def password(name: str) -> str:
-    return f"{name}-routes-pass"
-
-
-def signed_in(app, name: str) -> TestClient:
-    c = TestClient(app)
-    token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
-    r = c.post("/login", data={"csrf": token, "name": name, "password": password(name)}, follow_redirects=False)
-    assert r.status_code == 303
-    c.csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/routes").text).group(1)
-    return c
-
-
-@pytest.fixture(params=KINDS, scope="module")
-def app(request, tmp_path_factory):
-    with scratch_database(request.param, tmp_path_factory.mktemp("routes"), "routes_forms") as db:
-        db.upgrade()
-        with db.session() as s:
-            reference.seed(s)
-            compile_all(s)
-            for name, role in USERS.items():
-                create_user(s, name, role, password(name))
-        app = create_app(db)
-        app.include_router(router)
-        with TestClient(app):
-            app.state.clients = {name: signed_in(app, name) for name in USERS}
-            yield app
+@pytest.fixture(scope="module")
+def app(console):
+    """USERS signed in, in `app.state.clients` (tests/controller/web/conftest.py's `console`), on SQLite and
+    PostgreSQL."""
+    return console
 
 
 def route_id(app, city: str, name: str) -> int:
