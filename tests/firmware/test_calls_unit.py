@@ -1,33 +1,19 @@
 """The call machine on the real MicroPython with scripted lines (modem bytes faked one level up)."""
 
-import json
-
 import pytest
 
-from emulator import micropython
+from tests.firmware.scenarios import only_record as only
+from tests.firmware.scenarios import run_scenarios
 
 SCENARIOS = ["answered", "busy_then_next", "no_answer_then_next", "all_fail_callback", "abandon_while_ringing",
-             "caller_ends_talk", "deny_never_dialled", "after_hours", "round_robin", "round_robin_restored", "max_calls", "menu_key",
-             "menu_default", "menu_garbage_keys", "menu_hangup", "menu_play_fails", "menu_fxo", "line_releasing"]
+             "caller_ends_talk", "deny_never_dialled", "after_hours", "round_robin", "round_robin_restored",
+             "max_calls", "menu_key", "menu_default", "menu_garbage_keys", "menu_hangup", "menu_play_fails",
+             "menu_fxo", "line_releasing"]
 
 
 @pytest.fixture(scope="module")
 def results():
-    proc = micropython.run("tests/firmware/mpy/calls_scenarios.py", *SCENARIOS, heap="220K",
-                           extra_path=[micropython.REPO / "firmware"], timeout=120)
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    out = {}
-    for line in proc.stdout.splitlines():
-        d = json.loads(line)
-        out[d["name"]] = d
-    assert set(out) == set(SCENARIOS)
-    return out
-
-
-def only(results, name):
-    recs = results[name]["records"]
-    assert len(recs) == 1, recs
-    return recs[0]
+    return run_scenarios("calls_scenarios.py", SCENARIOS, heap="220K")
 
 
 def test_answered_call_is_bridged_and_recorded(results):

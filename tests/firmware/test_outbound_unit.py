@@ -1,10 +1,8 @@
 """Operators' calls and probes (gw.outbound, gw.probes) on the real MicroPython with scripted lines."""
 
-import json
-
 import pytest
 
-from emulator import micropython
+from tests.firmware.scenarios import only_record, run_scenarios
 
 SCENARIOS = ["call_answered", "call_agent_no_answer", "call_citizen_busy", "call_agent_leaves_while_the_citizen_rings",
              "call_refused", "probe_ringing", "probe_answered_before_alerting", "probe_refused", "probe_unreachable",
@@ -15,22 +13,13 @@ SCENARIOS = ["call_answered", "call_agent_no_answer", "call_citizen_busy", "call
 def results():
     # 256K, not the profile's 220K: these scenarios compile the sources on the fly (the call machine, outbound
     # calls, menus, routing), which a board running the build (code in ROMFS) does not pay for
-    proc = micropython.run("tests/firmware/mpy/outbound_scenarios.py", *SCENARIOS, heap="256K",
-                           extra_path=[micropython.REPO / "firmware"], timeout=120)
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    out = {}
-    for line in proc.stdout.splitlines():
-        d = json.loads(line)
-        out[d["name"]] = d
-    assert set(out) == set(SCENARIOS)
-    return out
+    return run_scenarios("outbound_scenarios.py", SCENARIOS, heap="256K")
 
 
 def only(results, name):
-    recs = results[name]["records"]
-    assert len(recs) == 1, recs
+    """The one record, and no line left held."""
     assert results[name]["lines_in_use"] == [] and not any(results[name]["busy"].values()), "a line left held"
-    return recs[0]
+    return only_record(results, name)
 
 
 def test_the_agent_answers_then_the_citizen_and_they_are_bridged(results):
