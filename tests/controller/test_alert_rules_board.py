@@ -12,25 +12,13 @@ from sqlalchemy import select
 
 from controller import reference
 from controller.alert_rules import subject_of
-from controller.brokers import Mosquitto, free_port
-from controller.models import Alert, Centre, Gateway
-from controller.rollouts import start_rollout
-from controller.service import ControllerService
-from controller.settings import Settings
-from emulator.board import EmulatedRig
+from controller.models import Alert, Centre
 from tests.conditions import until
+from tests.controller.board_world import GW, board, controller, gateway, roll_out, seed
 from tests.controller.webhook_server import WebhookServer
 
 pytestmark = pytest.mark.slow
-GW, PROFILE = "gw-mariupol-1", "esp32-wrover-4gsm"
 NUMBER = {code: c["number"] for code, c in reference.CENTRES.items()}
-
-
-def gateway(service) -> Gateway:
-    with service.db.session() as s:
-        gw = s.get(Gateway, GW)
-        s.expunge(gw)
-        return gw
 
 
 def alerts(service, code: str, open_only: bool = True) -> list[tuple]:
@@ -47,32 +35,20 @@ def heard(hook, kind: str, code: str) -> list[dict]:
 
 @pytest.fixture
 def world(tmp_path):
-    with Mosquitto() as broker, WebhookServer(fail_first=1) as hook:
-        settings = Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", broker=broker.url, listen_port=free_port(),
-                            alert_every_s=1, alert_offline_min=0.05, alert_answer_min_calls=2,
-                            alert_webhook_url=hook.url, alert_webhook_backoff_s=0.1)
-        service = ControllerService(settings).start()
-        rig = None
-        try:
-            with service.db.session() as s:
-                reference.seed(s, profile=PROFILE, ports={"gsm1": "102", "gsm3": "505"}, out_ports=["gsm2", "gsm4"])
-                for centre in s.scalars(select(Centre)):
-                    centre.ring_timeout_s = 2  # unanswered calls end soon
-                key = s.get(Gateway, GW).key_hex
-            rig = EmulatedRig(GW, key, broker.url, profile=PROFILE, workdir=tmp_path / GW)
+    with WebhookServer(fail_first=1) as hook, \
+            controller(tmp_path, alert_every_s=1, alert_offline_min=0.05, alert_answer_min_calls=2,
+                       alert_webhook_url=hook.url, alert_webhook_backoff_s=0.1) as service:
+        with service.db.session() as s:
+            key = seed(s, out_ports=["gsm2", "gsm4"])
+            for centre in s.scalars(select(Centre)):
+                centre.ring_timeout_s = 2  # unanswered calls end soon
+        with board(service, key, tmp_path) as rig:
             rig.network.set_time(time.time())  # the board's clock agrees with the controller's
             for number in NUMBER.values():
                 rig.network.destination(number, no_answer=True)  # nobody at any centre
             rig.power_on()
-            until(lambda: gateway(service).online, 90, "the board online")
-            with service.db.session() as s:
-                start_rollout(s, service.bridge, [GW])
-            until(lambda: gateway(service).applied_version, 60, "the table applied")
+            roll_out(service)
             yield service, rig, hook
-        finally:
-            if rig is not None:
-                rig.close()
-            service.stop()
 
 
 def test_unanswered_centres_a_lost_port_and_a_powered_off_board(world):

@@ -15,35 +15,25 @@ from sqlalchemy import select
 from controller import reference
 from controller.api.app import create_app
 from controller.auth import create_token, create_user
-from controller.brokers import Mosquitto, free_port
-from controller.models import Alert, Gateway, Record, Route, Service
-from controller.rollouts import start_rollout
-from controller.service import ControllerService
-from controller.settings import Settings
-from emulator.board import EmulatedRig
+from controller.models import Alert, Record, Route, Service
 from tests.conditions import until
+from tests.controller.board_world import GW, board, controller, roll_out, seed
 
 pytestmark = pytest.mark.slow
-GW, PROFILE = "gw-mariupol-1", "esp32-wrover-4gsm"
 API = "/api/v1"
 NUMBER = {code: c["number"] for code, c in reference.CENTRES.items()}
 
 
 @pytest.fixture
 def world(tmp_path):
-    with Mosquitto() as broker:
-        service = ControllerService(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", broker=broker.url,
-                                             listen_port=free_port())).start()
-        rig = None
-        try:
-            with service.db.session() as s:
-                reference.seed(s, profile=PROFILE, ports={"gsm1": "102", "gsm3": "505"}, out_ports=["gsm2", "gsm4"])
-                key = s.get(Gateway, GW).key_hex
-                info = s.scalars(select(Service.id).where(Service.number == "505")).one()
-                for r in s.scalars(select(Route).where(Route.service_id == info)):
-                    r.hours = r.after_hours = None  # open whatever the hour this test runs at
-                token = create_token(s, create_user(s, "admin-e2e", "admin"), "tests")
-            rig = EmulatedRig(GW, key, broker.url, profile=PROFILE, workdir=tmp_path / GW)
+    with controller(tmp_path) as service:
+        with service.db.session() as s:
+            key = seed(s, out_ports=["gsm2", "gsm4"])
+            info = s.scalars(select(Service.id).where(Service.number == "505")).one()
+            for r in s.scalars(select(Route).where(Route.service_id == info)):
+                r.hours = r.after_hours = None  # open whatever the hour this test runs at
+            token = create_token(s, create_user(s, "admin-e2e", "admin"), "tests")
+        with board(service, key, tmp_path) as rig:
             rig.network.set_time(time.time())  # the tables' issued_at is now: the board's clock floor
             for number in NUMBER.values():
                 rig.network.destination(number, answer_after_s=0.3, talk_s=1)
@@ -58,22 +48,8 @@ def world(tmp_path):
                 assert r.status_code == 201, r.text
                 r = client.put(f"{API}/probes/schedules/mariupol-reserve", json={"every_s": 600, "alert_after": 1})
                 assert r.status_code == 200, r.text
-                until(lambda: _gateway(service).online, 90, "the board online")
-                with service.db.session() as s:
-                    start_rollout(s, service.bridge, [GW])
-                until(lambda: _gateway(service).applied_version, 60, "the table applied")
+                roll_out(service)
                 yield service, rig, client
-        finally:
-            if rig is not None:
-                rig.close()
-            service.stop()
-
-
-def _gateway(service) -> Gateway:
-    with service.db.session() as s:
-        gw = s.get(Gateway, GW)
-        s.expunge(gw)
-        return gw
 
 
 def _call(service, caller: str) -> Record | None:

@@ -11,58 +11,33 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from controller import reference
 from controller.api.app import create_app
 from controller.auth import create_token, create_user
-from controller.brokers import Mosquitto, free_port
 from controller.ingest.records import write_batch
 from controller.models import Gateway, Record
-from controller.rollouts import start_rollout
-from controller.service import ControllerService
-from controller.settings import Settings
-from emulator.board import EmulatedRig
 from protocols import messages
 from tests.conditions import until
+from tests.controller.board_world import GW, board, controller, gateway, roll_out, seed
 
 pytestmark = pytest.mark.slow
-GW, PROFILE = "gw-mariupol-1", "esp32-wrover-4gsm"
 AGENT, CITIZEN = "+380629000505", "+380671234567"  # the 505 desk; a citizen
 API = "/api/v1"
 
 
 @pytest.fixture
 def world(tmp_path):
-    with Mosquitto() as broker:
-        service = ControllerService(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", broker=broker.url,
-                                             listen_port=free_port())).start()
-        rig = None
-        try:
-            with service.db.session() as s:
-                reference.seed(s, profile=PROFILE, ports={"gsm1": "102", "gsm3": "505"}, out_ports=["gsm2"])
-                key = s.get(Gateway, GW).key_hex
-                token = create_token(s, create_user(s, "desk-505", "operator"), "tests")
-            rig = EmulatedRig(GW, key, broker.url, profile=PROFILE, workdir=tmp_path / GW)
+    with controller(tmp_path) as service:
+        with service.db.session() as s:
+            key = seed(s, out_ports=["gsm2"])
+            token = create_token(s, create_user(s, "desk-505", "operator"), "tests")
+        with board(service, key, tmp_path) as rig:
             rig.network.destination(AGENT, answer_after_s=0.4, talk_s=6)
             rig.network.destination(CITIZEN, answer_after_s=0.6, talk_s=1.5)
             rig.power_on()
-            until(lambda: _gateway(service).online and _all_ready(_gateway(service)), 90, "the board online, ready")
-            with service.db.session() as s:
-                start_rollout(s, service.bridge, [GW])
-            until(lambda: _gateway(service).applied_version == 1, 60, "the table applied")
+            roll_out(service, ready=_all_ready, version=1)
             with TestClient(create_app(service.db, service.bridge, service.settings)) as client:
                 client.headers["Authorization"] = f"Bearer {token}"
                 yield service, rig, client
-        finally:
-            if rig is not None:
-                rig.close()
-            service.stop()
-
-
-def _gateway(service) -> Gateway:
-    with service.db.session() as s:
-        gw = s.get(Gateway, GW)
-        s.expunge(gw)
-        return gw
 
 
 def _all_ready(gw: Gateway) -> bool:
@@ -101,7 +76,7 @@ def test_call_back_now_through_the_board_marks_the_call_back_done(world):
             1, int(time.time()) - 900, "gsm1", CITIZEN, "police-102", "callback", None, 2, 50, 0, "all_busy")]))],
             {"records": 0, "duplicates": 0})
     cb = client.get(f"{API}/callbacks").json()["data"][0]
-    until(lambda: all(p.get("calls") == 0 for p in (_gateway(service).state.get("ports") or {}).values()), 30,
+    until(lambda: all(p.get("calls") == 0 for p in (gateway(service).state.get("ports") or {}).values()), 30,
           "the board's lines free")
     r = client.post(f"{API}/callbacks/{cb['id']}/call", json={"agent": AGENT})
     assert r.status_code == 202, r.text

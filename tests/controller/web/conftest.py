@@ -1,7 +1,8 @@
 """The console in a real browser: Playwright driving Debian's Chromium (launched by its path; browsers are
 never downloaded) against a controller with data: real Mosquitto, SQLite, the reference deployment, one
-emulated board (gw-mariupol-1, the real firmware) online with its table applied, a call-back waiting and
-an alert open. Screenshots of every page go to build/screenshots/ (kept as the run's artifacts).
+emulated board (gw-mariupol-1, the real firmware, as tests/controller/board_world.py starts it) online with
+its table applied, a call-back waiting and an alert open. Screenshots of every page go to
+build/screenshots/ (kept as the run's artifacts).
 
 And the console without a browser (the ASGI app in-process): `signed_in_client`, and the `console` fixture,
 the module's USERS signed in on the reference deployment, on SQLite and on PostgreSQL."""
@@ -20,24 +21,18 @@ from sqlalchemy import select
 from controller import reference
 from controller.api.app import create_app
 from controller.auth import create_user
-from controller.brokers import Mosquitto, free_port
 from controller.compiler import compile_all
 from controller.ingest.records import write_batch
 from controller.models import Alert, Gateway, Record
-from controller.rollouts import start_rollout
-from controller.service import ControllerService
-from controller.settings import Settings
 from controller.web import router
-from emulator.board import EmulatedRig
 from protocols import messages
-from tests.conditions import until
+from tests.controller.board_world import GW, PROFILE, board, controller, gateway, roll_out, seed  # noqa: F401 (GW, PROFILE: for the browser tests)
 from tests.controller.databases import KINDS, scratch_database
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"
-GW, PROFILE = "gw-mariupol-1", "esp32-wrover-4gsm"
 AGENT = "+380629000505"  # the operator's desk phone
 PASSWORDS = {"ann": "ann-admin-pass", "otto": "otto-operator-pass", "vera": "vera-viewer-pass",
              "tess": "tess-technician-pass"}
@@ -55,10 +50,7 @@ class World:
         self._seq = 100
 
     def gateway(self) -> Gateway:
-        with self.service.db.session() as s:
-            gw = s.get(Gateway, GW)
-            s.expunge(gw)
-            return gw
+        return gateway(self.service)
 
     def callback(self, caller: str, minutes_ago: int = 15) -> int:
         """A call nobody could take, as the board would have recorded it: a call-back in the queue."""
@@ -80,30 +72,17 @@ class World:
 @pytest.fixture(scope="package")
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("console")
-    with Mosquitto() as broker:
-        service = ControllerService(Settings(database_url=f"sqlite:///{tmp / 'c.db'}", broker=broker.url,
-                                             listen_port=free_port())).start()
-        rig = None
-        try:
-            with service.db.session() as s:
-                reference.seed(s, profile=PROFILE, ports={"gsm1": "102", "gsm3": "505"}, out_ports=["gsm2"])
-                compile_all(s)  # every gateway has its table compiled; only gw-mariupol-1 gets it rolled out
-                key = s.get(Gateway, GW).key_hex
-                for name, role in ROLES.items():
-                    create_user(s, name, role, PASSWORDS[name])
-            rig = EmulatedRig(GW, key, broker.url, profile=PROFILE, workdir=tmp / GW)
+    with controller(tmp) as service:
+        with service.db.session() as s:
+            key = seed(s, out_ports=["gsm2"])
+            compile_all(s)  # every gateway has its table compiled; only gw-mariupol-1 gets it rolled out
+            for name, role in ROLES.items():
+                create_user(s, name, role, PASSWORDS[name])
+        with board(service, key, tmp) as rig:
             rig.network.destination(AGENT, answer_after_s=0.4, talk_s=3)
             rig.power_on()
-            w = World(service, rig)
-            until(lambda: w.gateway().online and (w.gateway().state or {}).get("ports"), 90, "the board online")
-            with service.db.session() as s:
-                start_rollout(s, service.bridge, [GW])
-            until(lambda: w.gateway().applied_version == 1, 60, "the table applied")
-            yield w
-        finally:
-            if rig is not None:
-                rig.close()
-            service.stop()
+            roll_out(service, ready=lambda gw: bool((gw.state or {}).get("ports")), version=1)
+            yield World(service, rig)
 
 
 @pytest.fixture(scope="package")
