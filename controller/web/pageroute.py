@@ -23,7 +23,8 @@ def _roll_back(request: Request) -> None:
 
 
 class PageRoute(APIRoute):
-    """Pages' route class: a PageError, or a service's DomainError, becomes the error page with its status."""
+    """Pages' route class: a PageError, or a service's DomainError, becomes the error page with its status;
+    SignInFirst (controller.web.deps, a browser with no session) the redirect to /login."""
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()

@@ -1,14 +1,17 @@
 """Jinja2 templates (package data under controller/web/templates) with autoescaping, the filters the pages
-share (times, sizes, signal), and the error page every PageError and DomainError becomes."""
+share (times, sizes, signal), the error page every PageError and DomainError becomes, and the reports'
+tables as CSV downloads."""
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from controller.web.session import db_session, signed_in, take_flash
@@ -79,3 +82,14 @@ def error_page(request: Request, status: int, field: str | None, reason: str) ->
     with db_session(request) as s:
         who = signed_in(request, s)
         return page(request, "error.html", http_status=status, who=who, status_code=status, field=field, reason=reason)
+
+
+def csv_download(rows: list[list[str]], filename: str) -> Response:
+    """A table of text cells as a CSV attachment (UTF-8, CRLF lines). A cell a spreadsheet would run as a
+    formula (=, +, -, @ first) is quoted with ', so opening the file runs nothing a caller typed."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in row])
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})

@@ -6,8 +6,6 @@ cell. Counted by controller.services.report_year."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -18,7 +16,7 @@ from controller.services.errors import DomainError
 from controller.services.report_local import DEFAULT_WITHIN_S, MAX_WITHIN_S, region_zone
 from controller.web.deps import PageDb, page_user
 from controller.web.pageroute import PageRoute
-from controller.web.render import page
+from controller.web.render import csv_download, page
 from controller.web.session import FLEET, PageError
 from controller.web.svgchart import grouped_bars
 
@@ -130,10 +128,4 @@ def year_csv(request: Request, s: PageDb, who: FleetViewer) -> Response:
         table += [[], [title, *HEAD], *body]
     table += [[], [f"Every {ordinal(f['every'])} call", "Local time", "City", "Gateway", "Port", "Outcome"],
               *_milestone_rows(m)]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    for row in table:  # a cell a spreadsheet would run as a formula is quoted with '
-        w.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in row])
-    name = f"year-{f['service']}-{f['year']}.csv"
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    return csv_download(table, f"year-{f['service']}-{f['year']}.csv")

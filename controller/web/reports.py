@@ -8,8 +8,6 @@ zone is the chosen city's, else the one most cities share (the region's)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -25,7 +23,7 @@ from controller.services.report_local import DEFAULT_WITHIN_S, MAX_WITHIN_S
 from controller.web import report_year
 from controller.web.deps import PageDb, page_user
 from controller.web.pageroute import PageRoute
-from controller.web.render import page
+from controller.web.render import csv_download, page
 from controller.web.session import FLEET, PageError
 from controller.web.svgchart import grouped_bars
 
@@ -153,11 +151,5 @@ def reports_page(request: Request, s: PageDb, who: FleetViewer) -> Response:
 @router.get("/reports.csv")
 def reports_csv(request: Request, s: PageDb, who: FleetViewer) -> Response:
     f = _filters(request.query_params, reports.city_zones(s))
-    cells = table(report(s, f), f["group"], f["within_s"])
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    for row in cells:  # a cell a spreadsheet would run as a formula is quoted with '
-        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in row])
-    name = f"calls-{f['group']}-{f['interval']}-{f['from']}-{f['to']}.csv"
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    return csv_download(table(report(s, f), f["group"], f["within_s"]),
+                        f"calls-{f['group']}-{f['interval']}-{f['from']}-{f['to']}.csv")

@@ -4,13 +4,12 @@ the CSV download holds the key figures as the page shows them; a bad year is nam
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from controller.ingest.records import write_batch
 from protocols import messages
-from tests.controller.web.conftest import BROWSER, GW, shot, sign_in
+from tests.controller.web.conftest import BROWSER, GW, download_csv, shot, sign_in
 
 pytestmark = BROWSER
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -74,13 +73,8 @@ def _year_page(world, page, tmp_path) -> None:
     assert [m[1:4] for m in milestones] == [["2024-05-06 09:05:00", "Mariupol", GW],
                                             ["2024-05-07 14:00:00", "Mariupol", GW]]
     shot(page, "report-year")
-    with page.expect_download() as download:
-        page.click("#csv")
-    assert download.value.suggested_filename == "year-505-2024.csv"
-    path = tmp_path / "year.csv"
-    download.value.save_as(path)
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    name, rows = download_csv(page, "#csv", tmp_path / "year.csv")
+    assert name == "year-505-2024.csv"
     assert dict(r for r in rows[1:] if len(r) == 2) == figures
     response = page.goto(f"{world.url}/reports/year?service=505&year=1999")
     assert response.status == 422 and page.inner_text("#error").startswith("year:")

@@ -4,7 +4,6 @@ of the window; the CSV download is the table, cell for cell; a bad filter is nam
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 from datetime import datetime
@@ -13,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from controller.ingest.records import write_batch
 from protocols import messages
-from tests.controller.web.conftest import BROWSER, GW, shot, sign_in
+from tests.controller.web.conftest import BROWSER, GW, download_csv, shot, sign_in
 
 pytestmark = BROWSER
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -66,13 +65,7 @@ def test_a_report_with_its_chart_and_csv(world, browser, tmp_path):
         ["2025-03-11", "police-102", "1", "0", "0", "1", "0.0%", "0", "0.0%", ""],
         ["2025-03-12", "ambulance-103", "1", "1", "0", "0", "100.0%", "45", "100.0%", "45.0"]]
     shot(page, "reports")
-    with page.expect_download() as download:
-        page.click("#csv")
-    assert download.value.suggested_filename == "calls-route-day-2025-03-10-2025-03-12.csv"
-    path = tmp_path / "report.csv"
-    download.value.save_as(path)
-    with path.open(newline="", encoding="utf-8") as f:
-        assert list(csv.reader(f)) == table
+    assert download_csv(page, "#csv", tmp_path / "report.csv") == ("calls-route-day-2025-03-10-2025-03-12.csv", table)
 
 
 def test_a_bad_filter_is_named(world, browser):
