@@ -60,9 +60,10 @@ def seed(s, out_ports: list[str]) -> str:
 
 
 @contextmanager
-def board(service: ControllerService, key: str, directory: Path) -> Iterator[EmulatedRig]:
-    """GW's emulated board on the service's broker, powered off (its files under directory/GW)."""
-    rig = EmulatedRig(GW, key, service.settings.broker, profile=PROFILE, workdir=directory / GW)
+def board(service: ControllerService, key: str, directory: Path, gateway_id: str = GW) -> Iterator[EmulatedRig]:
+    """The gateway's emulated board (GW unless said) on the service's broker, powered off (its files under
+    directory/gateway_id)."""
+    rig = EmulatedRig(gateway_id, key, service.settings.broker, profile=PROFILE, workdir=directory / gateway_id)
     try:
         yield rig
     finally:

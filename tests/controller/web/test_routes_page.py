@@ -7,19 +7,18 @@ module's own (the package's world is left as the other tests expect it)."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import pytest
 from sqlalchemy import select
 
 from controller import reference
 from controller.auth import create_user
-from controller.brokers import Mosquitto, free_port
 from controller.compiler import compile_all
 from controller.models import City, Gateway, GatewayService
 from controller.rollouts import start_rollout
-from controller.service import ControllerService
-from controller.settings import Settings
-from emulator.board import EmulatedRig
 from tests.conditions import until
+from tests.controller.board_world import board, controller, seed
 from tests.controller.web.conftest import BROWSER, PASSWORDS, PROFILE, ROLES, shot, sign_in
 
 pytestmark = BROWSER
@@ -42,38 +41,28 @@ class Kramatorsk:
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("routes-page")
-    with Mosquitto() as broker:
-        service = ControllerService(Settings(database_url=f"sqlite:///{tmp / 'c.db'}", broker=broker.url,
-                                             listen_port=free_port())).start()
-        rigs = []
-        try:
-            with service.db.session() as s:
-                reference.seed(s, profile=PROFILE, ports={"gsm1": "102", "gsm3": "505"}, out_ports=["gsm2"])
-                first = s.get(Gateway, GWS[0])
-                s.add(Gateway(id=GWS[1], city_id=s.scalars(select(City.id).where(City.name == CITY)).one(),
-                              profile=PROFILE, ports=list(first.ports), out_ports=list(first.out_ports),
-                              key_hex=reference.gateway_key(GWS[1])))
-                for link in list(first.services):
-                    s.add(GatewayService(gateway_id=GWS[1], service_id=link.service_id, port=link.port))
-                s.flush()
-                compile_all(s)
-                keys = {g: s.get(Gateway, g).key_hex for g in GWS}
-                for name, role in ROLES.items():
-                    create_user(s, name, role, PASSWORDS[name])
-            for gw in GWS:
-                rig = EmulatedRig(gw, keys[gw], broker.url, profile=PROFILE, workdir=tmp / gw)
-                rigs.append(rig)
-                rig.power_on()
-            k = Kramatorsk(service)
-            until(k.online, 120, "both Kramatorsk boards online")
-            with service.db.session() as s:
-                start_rollout(s, service.bridge, GWS)
-            until(lambda: set(k.applied().values()) == {1}, 90, "both boards running table v1")
-            yield k
-        finally:
-            for rig in rigs:
-                rig.close()
-            service.stop()
+    with controller(tmp) as service, ExitStack() as rigs:
+        with service.db.session() as s:
+            seed(s, out_ports=["gsm2"])
+            first = s.get(Gateway, GWS[0])
+            s.add(Gateway(id=GWS[1], city_id=s.scalars(select(City.id).where(City.name == CITY)).one(),
+                          profile=PROFILE, ports=list(first.ports), out_ports=list(first.out_ports),
+                          key_hex=reference.gateway_key(GWS[1])))
+            for link in list(first.services):
+                s.add(GatewayService(gateway_id=GWS[1], service_id=link.service_id, port=link.port))
+            s.flush()
+            compile_all(s)
+            keys = {g: s.get(Gateway, g).key_hex for g in GWS}
+            for name, role in ROLES.items():
+                create_user(s, name, role, PASSWORDS[name])
+        for gw in GWS:
+            rigs.enter_context(board(service, keys[gw], tmp, gw)).power_on()
+        k = Kramatorsk(service)
+        until(k.online, 120, "both Kramatorsk boards online")
+        with service.db.session() as s:
+            start_rollout(s, service.bridge, GWS)
+        until(lambda: set(k.applied().values()) == {1}, 90, "both boards running table v1")
+        yield k
 
 
 def test_edit_preview_diff_and_a_rollout_watched_live(city, browser):
