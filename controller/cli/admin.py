@@ -10,7 +10,7 @@ import typer
 from rich.table import Table as RichTable
 
 from controller.cli.base import app, console
-from controller.cli.common import _api_error, _db, _fail, _opt, _print_impact, _when
+from controller.cli.common import _domain_error, _db, _fail, _opt, _print_impact, _when
 from controller.cli.output import CSV_OPTION, JSON_OPTION, Col, emit
 
 # ---------------------------------------------------------------- admin: routes, reports
@@ -132,7 +132,7 @@ def route_add(
             changes = {gw.id: impact.between(gw, before.get(gw.id), tv.body if tv else None)
                        for gw, (_, tv) in zip(gateways, compiled, strict=True) if before.get(gw.id)}
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
     t = RichTable(title="gateways recompiled")
     t.add_column("gateway")
     t.add_column("compiled version")
@@ -173,7 +173,7 @@ def report_calls(
         with _db().session() as s:
             report = call_report_data(s, group, interval, from_, to)
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
     if as_json:
         typer.echo(json.dumps(report, indent=1, default=str))
         return

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from controller.cli.base import app, console
-from controller.cli.common import _actor, _api_error, _db, _fail
+from controller.cli.common import _actor, _domain_error, _db, _fail
 
 bundle_app = typer.Typer(help="A gateway's bundle as one signed file, for flashing offline.", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")
@@ -36,7 +36,7 @@ def bundle_export(
             doc = signed_bundle(s, gateway, settings, actor=_actor(), broker=broker)
             bundles.write(out, doc)
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
     except OSError as e:
         raise _fail("--out", f"cannot write {out}: {e.strerror or e}") from None
     console.print(f"bundle for {gateway} written to {out} (mode 0600), table version {doc['table_version']}; "

@@ -41,7 +41,7 @@ def _fail(field: str | None, reason: str, hint: str = "") -> typer.Exit:
     return typer.Exit(2)
 
 
-def _api_error(e) -> typer.Exit:
+def _domain_error(e) -> typer.Exit:
     """A services.errors.DomainError (what the API would answer) as `field: reason` on stderr. The API's
     own HTTP answers, for the few commands that call it, are read in controller.cli.remote."""
     return _fail(e.field, e.reason)

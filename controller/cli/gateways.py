@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from controller.cli.base import app, console
-from controller.cli.common import _actor, _api_error, _db, _fail, _opt, _when
+from controller.cli.common import _actor, _domain_error, _db, _fail, _opt, _when
 from controller.cli.output import CSV_OPTION, JSON_OPTION, Col, emit
 
 gateway_app = typer.Typer(help="The fleet: register gateways, read their state, write their flash bundle.",
@@ -74,7 +74,7 @@ def gateway_add(
             made = gateways.register(s, gateway_id, values, settings.secret_key, actor=_actor())
             shown = SimpleNamespace(**gateways.describe(made.gateway))
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
     if bundle is not None:
         _write_secret_file(bundle, json.dumps(config | {"key": made.key, "password": made.password}, indent=2))
         console.print(f"bundle written to {bundle} (mode 0600: it holds the key and password)")
@@ -139,7 +139,7 @@ def gateway_show(gateway_id: Annotated[str, typer.Argument(metavar="ID")], as_js
         with _db().session() as s:
             g = gateways.describe(gateways.load(s, gateway_id))
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
     if as_json:
         typer.echo(json.dumps(g, indent=1))
         return
@@ -168,7 +168,7 @@ def gateway_bundle(gateway_id: Annotated[str, typer.Argument(metavar="ID")],
                 made = gateways.rotate(s, gw, settings.secret_key, actor=_actor(), action="bundle")
                 config |= {"key": made.key, "password": made.password}
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
     typer.echo(json.dumps(config, indent=2))
     if not rotate:
         Console(stderr=True).print("no secrets in it: `--rotate` issues a new key and password (the board's "

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from controller.cli.base import app, console
-from controller.cli.common import _actor, _api_error, _db, _fail, _when
+from controller.cli.common import _actor, _domain_error, _db, _fail, _when
 from controller.cli.output import CSV_OPTION, JSON_OPTION, Col, emit
 from controller.cli.remote import refused, unreachable
 from controller.services.errors import DomainError
@@ -34,7 +34,7 @@ def callback_list(city: Annotated[str, typer.Option(help="Only this city's calle
             rows, total = callbacks.queue(s, city)
             out = [r | {"when": _when(r["at"]), "notes": " | ".join(n.text for n in r["notes"])} for r in rows]
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
     emit(console, out, [Col("id", ident=True, right=True), Col("when"), Col("city"), Col("caller", ident=True),
                         Col("gateway", ident=True), Col("route"), Col("attempts", right=True), Col("notes")],
          f"call-backs waiting: {total}" + (f" (the oldest {len(rows)})" if total > len(rows) else ""),
@@ -51,7 +51,7 @@ def callback_done(call_id: ID) -> None:
             rec = callbacks.done(s, call_id)
             console.print(f"call-back {call_id} ({rec.caller}) done at {_when(rec.callback_done_at)}")
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
 
 
 @callback_app.command("note")
@@ -63,7 +63,7 @@ def callback_note(call_id: ID, text: Annotated[str, typer.Argument(help="The not
         with _db().session() as s:
             callbacks.add_note(s, call_id, _actor(), text)
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
     console.print(f"note added to call-back {call_id}")
 
 
@@ -110,7 +110,7 @@ def alert_list(
                     "acknowledged": f"{_when(a.acknowledged_at)} by {a.acknowledged_by}" if a.acknowledged_at
                     else None, "resolved": _when(a.resolved_at) if a.resolved_at else None} for a in rows]
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
     emit(console, out, [Col("id", ident=True, right=True), Col("code", ident=True), Col("gateway", ident=True),
                         Col("detail"), Col("opened"), Col("acknowledged"), Col("resolved")],
          f"alerts ({state}): {total}", as_csv, as_json)
@@ -124,7 +124,7 @@ def _work(alert_id: int, verb: str) -> None:
             a = (alerts.acknowledge if verb == "acknowledged" else alerts.resolve)(s, alert_id, _actor())
             console.print(f"alert {a.id} ({a.code}, {a.gateway_id or 'controller'}) {verb}")
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
 
 
 @alert_app.command("ack")

@@ -12,7 +12,7 @@ import typer
 
 from controller.cli.admin import report_app
 from controller.cli.base import app, console
-from controller.cli.common import _api_error, _db, _fail
+from controller.cli.common import _domain_error, _db, _fail
 from controller.services.errors import DomainError
 
 schedule_app = typer.Typer(help="Scheduled reports (daily, weekly, monthly): CSV + HTML in a folder, a webhook.",
@@ -40,7 +40,7 @@ def report_year_cmd(
         with _db().session() as s:
             _json(year_figures(s, service, year, within_s))
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
 
 
 @report_app.command("milestones")
@@ -56,7 +56,7 @@ def report_milestones_cmd(
         with _db().session() as s:
             _json(milestones(s, service, every, 1000, answered))
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
 
 
 @schedule_app.command("run")
@@ -79,7 +79,7 @@ def schedule_run(
         with _db().session() as s:
             report = produce(s, period, Path(target), within_s=settings.report_service_level_s)
     except DomainError as e:
-        raise _api_error(e) from None
+        raise _domain_error(e) from None
     except OSError as e:
         raise _fail("dir", f"cannot write to {target}: {e.strerror or e}") from None
     console.print(f"{report['name']}: {report['totals']['offered']} calls offered, "

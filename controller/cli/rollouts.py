@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from controller.cli.base import app, console
-from controller.cli.common import _api_error, _db, _fail, _print_impact, _when
+from controller.cli.common import _domain_error, _db, _fail, _print_impact, _when
 from controller.cli.output import CSV_OPTION, JSON_OPTION, Col, emit
 from controller.cli.remote import refused, unreachable
 
@@ -196,7 +196,7 @@ def rollout_start(
                 with db.session() as s:
                     rollout_id = begin(s, bridge, list(gateway) if gateway else None, list(canary or [])).id
             except DomainError as e:
-                raise _api_error(e) from None
+                raise _domain_error(e) from None
             deadline = time.monotonic() + 15
             for info in bridge.published:
                 progress.update(task, description=f"waiting for the broker to take {len(bridge.published)} tables")
