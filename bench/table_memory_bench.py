@@ -8,8 +8,9 @@ the emulated board (`--code source` compiles the sources instead).
 
 Prints, for a 32 KiB body of one of the shapes (default: 1,000 deny prefixes and full routes):
 - heap after each step (gc.mem_alloc after a collect) and the largest free block (micropython.mem_info),
-- what the loaded Table keeps, split into deny, targets, routes (their objects, ids and shared tuples),
-  callers (the routes' packed caller prefixes, protocols.callerset) and the rest,
+- what the loaded Table keeps, split into deny, targets, routes (protocols.routeset: the columns in blocks,
+  the ids' text and the shared target lists and tuples), callers (the routes' packed caller prefixes,
+  protocols.callerset) and the rest,
 - need: the least free heap with which stream + check + load succeed, found by bisection (a chain
   of small tuples takes the rest of the heap, holes first, so the free heap is one piece at the top),
   and transient = need - kept: what loading costs beyond the table itself,
@@ -68,7 +69,8 @@ code_heap = gc.mem_alloc() - base
 
 def step(name, t0):
     gc.collect()
-    print("step %s alloc=%d free=%d ms=%d" % (name, gc.mem_alloc(), gc.mem_free(), time.ticks_diff(time.ticks_ms(), t0)))
+    ms = time.ticks_diff(time.ticks_ms(), t0)
+    print("step %s alloc=%d free=%d ms=%d" % (name, gc.mem_alloc(), gc.mem_free(), ms))
     micropython.mem_info()
 
 def run():
@@ -196,7 +198,8 @@ def main() -> int:
     print(f"heap taken by importing code (all at boot on the board): protocols.routing and .table "
           f"{figures['boot_code_heap']} B, the streaming loader (gw.tablein, gw.bodyfile, gw.jstream, "
           f"protocols.jsonstrict) {figures['code_heap']} B")
-    for (name, alloc, free, ms), blk in zip(re.findall(r"step (\w+) alloc=(\d+) free=(\d+) ms=(\d+)", out), blocks):
+    steps = re.findall(r"step (\w+) alloc=(\d+) free=(\d+) ms=(\d+)", out)
+    for (name, alloc, free, ms), blk in zip(steps, blocks, strict=True):
         print(f"  {name:9s} heap used {int(alloc):7d} B, free {int(free):7d} B, largest free piece "
               f"{blk * figures['block_bytes']:7d} B, step took {ms} ms")
     kept = figures["kept"]

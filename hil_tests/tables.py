@@ -94,9 +94,10 @@ def _fill_routes(doc: dict, limit: int, route) -> bytes:
 
 
 def _few_targets(gateway: str, version: int, n: int = 2) -> dict:
+    """n targets a, b, ... numbered from +380620000001 (route_heavy_table's a and b), via gsm1, gsm2 in turn."""
     ids = "abcdefghijklmnop"[:n]
     return {"schema": 1, "gateway": gateway, "version": version, "issued_at": 1700000000, "tz": "UTC0",
-            "targets": {t: {"number": f"+3806200000{k:02d}", "via": [PORTS[k % 2]]} for k, t in enumerate(ids)},
+            "targets": {t: {"number": f"+3806200000{k + 1:02d}", "via": [PORTS[k % 2]]} for k, t in enumerate(ids)},
             "routes": []}
 
 

@@ -2,7 +2,7 @@
 
 A tuple of prefix strings costs a board ~96 B per prefix (a str object and its text, plus the tuple),
 so a 32 KiB table of one-caller routes did not fit an ESP32. Here a route's prefixes are one span of
-"\n"-framed text, b"\n+3805\n+3806\n": a route keeps the object holding it and span = start | end << 10.
+"\n"-framed text, b"\n+3805\n+3806\n": a route keeps which object holds it and span = start | end << 10.
 On MicroPython (SHARED) the spans of many routes lie in one bytearray of <= CHUNK bytes, filled as the
 routes load (a long span gets an object of its own). routing._pick looks for b"\n" + caller[:n] + b"\n"
 between start and end for each prefix length n the table has: a few keys made once per call, none per
@@ -19,7 +19,8 @@ _OWN = 256  # a longer span gets an object of its own
 
 
 class Packer:
-    """Collects the routes' spans while a table loads; finish() -> (pieces, lengths longest first)."""
+    """Collects the routes' spans while a table loads; finish() -> (objects, lengths longest first): the
+    objects the spans lie in (on CPython each route's tuple), which add() names by 1 + their index."""
 
     def __init__(self, kept):
         self.kept = kept  # table._kept: bytes of a buffer's start, made on a collected heap
@@ -27,33 +28,36 @@ class Packer:
         self.chunks = []
         self.lengths = []
         self.buf = None
+        self.at = 0  # 1 + the index of buf in chunks
         self.n = 0
 
     def add(self, prefixes):
-        """A route's prefixes (checked strings) -> (object, span), or (None, 0) for none."""
+        """A route's prefixes (checked strings) -> (1 + index of the object holding them, span), or (0, 0)
+        for none."""
         if not prefixes:
-            return None, 0
+            return 0, 0
         size = 1
         for p in prefixes:
             size += len(p) + 1
             if len(p) not in self.lengths:
                 self.lengths.append(len(p))
         if not self.shared:
-            return tuple(prefixes), 0
+            self.chunks.append(tuple(prefixes))
+            return len(self.chunks), 0
         if size > _OWN:
             out = bytearray(size)
             _fill(out, 0, prefixes)
-            out = self.kept(out, size)
-            self.chunks.append(out)
-            return out, size << 10
+            self.chunks.append(self.kept(out, size))
+            return len(self.chunks), size << 10
         if self.buf is None or self.n + size > len(self.buf):
             self.buf = bytearray(max(size, min(CHUNK, _FIRST << min(len(self.chunks), 3))))
             self.chunks.append(self.buf)
+            self.at = len(self.chunks)
             self.n = 0
         s = self.n
         _fill(self.buf, s, prefixes)
         self.n += size
-        return self.buf, s | (s + size) << 10
+        return self.at, s | (s + size) << 10
 
     def finish(self):
         self.buf = None

@@ -13,6 +13,7 @@ from protocols.errors import UNEXPECTED, ContractError
 from protocols.sign import hmac_sha256, same_digest, sha256_hex, to_key
 from protocols.table import (  # noqa: F401  (MAX_BODY, Table, TableError, load: the contract's names)
     AFTER_HOURS,
+    BLOCK,
     CLOSED,
     FALLBACK,
     HOURS,
@@ -76,16 +77,17 @@ def decide(table, port, caller, now, busy=None, turn=0, keys=None):
     "dial" names the key it used in `d.turn_key`, for the caller to advance."""
     caller = caller or ""
     found = callerset.keys(caller, table.caller_lengths)  # the packed prefixes' keys, made once per call
-    route = _pick(table, port, caller, found, now, None)
-    if route is None:
+    i = _pick(table, port, caller, found, now, None)
+    if i < 0:
         return Decision("reject", None, [], "no_route")
+    routes = table.routes
     lt = None
     passed = None  # closed routes whose after_hours is "next": no longer candidates
     while True:
         if lt is None:
             lt = tz.localtime(now, table.tz)
         closed = None
-        rest = route.rest
+        rest = routes.rest_at(i)
         dates = table.closed if rest[CLOSED] is None else rest[CLOSED]  # §5a: the route's calendars
         if dates and tz.date_str(lt) in dates:
             closed = "closed_day"
@@ -94,21 +96,21 @@ def decide(table, port, caller, now, busy=None, turn=0, keys=None):
         if closed is None:
             break
         if rest[AFTER_HOURS][0] != "next":
-            return _apply(table, route.id, rest[AFTER_HOURS], closed)
-        passed = [route] if passed is None else passed + [route]
-        route = _pick(table, port, caller, found, now, passed)
-        if route is None:
+            return _apply(table, routes.id_at(i), rest[AFTER_HOURS], closed)
+        passed = [i] if passed is None else passed + [i]
+        i = _pick(table, port, caller, found, now, passed)
+        if i < 0:
             return Decision("reject", None, [], "after_hours")
-    rest = route.rest
+    route_id = routes.id_at(i)
     if rest[MENU] is None:
-        return _dial(table, route.id, route.targets, rest[STRATEGY], rest[FALLBACK], busy, turn, None, None)
+        return _dial(table, route_id, routes.targets_at(i), rest[STRATEGY], rest[FALLBACK], busy, turn, None, None)
     menu = table.menus[rest[MENU]]
     if keys is None:  # play the prompt first
-        return Decision("menu", route.id, [], "ok", menu.id, None)
+        return Decision("menu", route_id, [], "ok", menu.id, None)
     opt = menu.options.get(keys) if keys else None
     if opt is None:  # no key in time, or one the menu does not have
         opt = menu.options[menu.default]
-    return _dial(table, route.id, opt.targets, opt.strategy, opt.fallback, busy, turn, menu.id, opt.key)
+    return _dial(table, route_id, opt.targets, opt.strategy, opt.fallback, busy, turn, menu.id, opt.key)
 
 
 def _dial(table, route_id, ids, strategy, fallback, busy, turn, menu, option):
@@ -134,44 +136,55 @@ def _dial(table, route_id, ids, strategy, fallback, busy, turn, menu, option):
 
 
 def _pick(table, port, caller, found, now, passed):
-    """Step 1-2: the in-effect candidate with the longest caller prefix (`found`: callerset.keys),
-    then a named port over "*", then the earlier route (none of those `passed` over)."""
-    best = None
+    """Step 1-2: the index of the in-effect candidate with the longest caller prefix (`found`:
+    callerset.keys), then a named port over "*", then the earlier route (none of those `passed` over);
+    -1 for none. Reads the routes' columns block by block (protocols.routeset): no route object is made."""
+    routes = table.routes
+    whens, chunks = routes.whens, routes.chunks
+    best = -1
     best_len = -1
-    best_named = False
+    best_named = 0  # the best names the port (1) or is "*" (0)
     n0, key0 = found[0] if found else (-1, None)  # the longest key, tried first (most tables have one length)
-    for route in table.candidates(port):
-        when = route.when
-        if when is not None and ((when[0] is not None and now < when[0]) or (when[1] is not None and now >= when[1])):
-            continue
-        if passed is not None and route in passed:
-            continue
-        length = 0
-        chunk = route.callers
-        if chunk is not None:  # callerset.match, inline: this loop runs for every candidate of every call
-            if key0 is None:  # the caller starts with none of the table's prefix lengths
+    b = base = 0
+    for block in table.candidates(port):  # per block of routes: bytes of k << 1 | names the port
+        when_of, caller_of, spans = routes.when_of[b], routes.caller_of[b], routes.spans[b]
+        for entry in block:
+            k = entry >> 1
+            w = when_of[k]
+            if w:
+                start, until = whens[w]
+                if (start is not None and now < start) or (until is not None and now >= until):
+                    continue
+            if passed is not None and base + k in passed:
                 continue
-            length = -1
-            s = route.span
-            if s:  # packed: find the keys between start and end
-                e = s >> 10
-                s &= 1023
-                if chunk.find(key0, s, e) >= 0:
-                    length = n0
-                else:
-                    for n, key in found:
-                        if n < n0 and chunk.find(key, s, e) >= 0:
-                            length = n
-                            break
-            else:  # CPython's form: the prefixes as strings
-                for prefix in chunk:
-                    if len(prefix) > length and caller.startswith(prefix):
-                        length = len(prefix)
-            if length < 0:
-                continue
-        named = route.rest[PORT] != "*"
-        if length > best_len or (length == best_len and named and not best_named):
-            best, best_len, best_named = route, length, named
+            length = 0
+            c = caller_of[k]
+            if c:  # callerset.match, inline: this loop runs for every candidate of every call
+                if key0 is None:  # the caller starts with none of the table's prefix lengths
+                    continue
+                length = -1
+                chunk = chunks[c]
+                s = spans[k]
+                if s:  # packed: find the keys between start and end
+                    e = s >> 10
+                    s &= 1023
+                    if chunk.find(key0, s, e) >= 0:
+                        length = n0
+                    else:
+                        for n, key in found:
+                            if n < n0 and chunk.find(key, s, e) >= 0:
+                                length = n
+                                break
+                else:  # CPython's form: the prefixes as strings
+                    for prefix in chunk:
+                        if len(prefix) > length and caller.startswith(prefix):
+                            length = len(prefix)
+                if length < 0:
+                    continue
+            if length > best_len or (length == best_len and entry & 1 and not best_named):
+                best, best_len, best_named = base + k, length, entry & 1
+        b += 1
+        base += BLOCK
     return best
 
 

@@ -13,6 +13,18 @@ from collections import namedtuple
 from protocols import callerset, checks, jsonscan, tz
 from protocols.checks import at, item
 from protocols.errors import UNEXPECTED, ContractError
+from protocols.routeset import (  # noqa: F401  (Route and the rest's indexes: names of this module)
+    AFTER_HOURS,
+    BLOCK,
+    CLOSED,
+    FALLBACK,
+    HOURS,
+    MENU,
+    PORT,
+    STRATEGY,
+    Route,
+    Routes,
+)
 from protocols.sign import sha256_hex
 
 MAX_BODY = 32 * 1024
@@ -32,39 +44,9 @@ class TableError(ContractError):
     """A table or its envelope broke the contract; the previous table stays."""
 
 
-# Routes and targets (a call centre or number a route dials) are named
-# tuples: about half the heap of instances on
-# MicroPython, and a table holds hundreds of them.
+# Targets (a call centre or number a route dials) are named tuples: about half the heap of instances on
+# MicroPython. Routes, hundreds to a table, are kept column by column (protocols.routeset).
 Target = namedtuple("Target", ("id", "number", "via", "ring_timeout_s", "max_calls", "denied"))
-
-# A route keeps six fields (one 32 B block on an ESP32, half of twelve): what differs from route to route
-# and one shared tuple:
-# callers, span: the route's packed caller prefixes (protocols.callerset), or None, 0
-# targets: the target ids (one tuple per distinct list)
-# when: None, or (start, until) from the route's `from`/`until` (either may be None)
-# rest: (port, hours, strategy, fallback, after_hours, closed, menu), one tuple per distinct combination:
-#   hours holds (weekday bit mask, start minute, end minute) triples and the actions are
-#   (name, target id) pairs, so deciding parses nothing;
-#   closed: the route's closed dates (the union of its calendars, DESIGN §5a), or None: the table's `closed`;
-#   menu: the id of the menu the route plays (DESIGN §5a; then targets is ()), or None
-PORT, HOURS, STRATEGY, FALLBACK, AFTER_HOURS, CLOSED, MENU = 0, 1, 2, 3, 4, 5, 6  # indexes in Route.rest
-_Route = namedtuple("Route", ("id", "callers", "span", "targets", "when", "rest"))
-if _SMALL_HEAP:
-    Route = _Route
-else:
-    class Route(_Route):
-        """The controller reads routes by name (impact, reachability): the shared parts as properties."""
-        __slots__ = ()
-        caller = property(lambda r: callerset.prefixes(r.callers, r.span))  # the prefixes as strings
-        port = property(lambda r: r.rest[PORT])
-        start = property(lambda r: None if r.when is None else r.when[0])
-        until = property(lambda r: None if r.when is None else r.when[1])
-        hours = property(lambda r: r.rest[HOURS])
-        strategy = property(lambda r: r.rest[STRATEGY])
-        fallback = property(lambda r: r.rest[FALLBACK])
-        after_hours = property(lambda r: r.rest[AFTER_HOURS])
-        closed = property(lambda r: r.rest[CLOSED])
-        menu = property(lambda r: r.rest[MENU])
 # a menu (IVR at the edge): options {key: Option}; default: the key used on a timeout or an unknown key
 Menu = namedtuple("Menu", ("id", "prompt", "timeout_s", "tries", "default", "options"))
 Option = namedtuple("Option", ("key", "targets", "strategy", "fallback"))
@@ -87,16 +69,24 @@ class Table:
         self._deny_lengths = lengths  # the distinct prefix lengths, for is_denied
         self.closed = closed
         self.targets = targets
-        self.routes = routes
+        self.routes = routes  # a protocols.routeset.Routes
         self.menus = menus or {}
         self.sha256 = sha256
         self._by_port = {}
 
     def candidates(self, port):
-        """Routes that can serve `port`, in table order (cached per port)."""
+        """The routes that can serve `port`, in table order (cached per port): for each block of routes
+        (protocols.routeset) bytes of k << 1 | 1 when the block's route k names the port (0: it is "*"),
+        the tie-break routing._pick needs without reading the route."""
         found = self._by_port.get(port)
         if found is None:
-            found = [r for r in self.routes if r.rest[0] == port or r.rest[0] == "*"]  # rest[PORT]
+            routes = self.routes
+            flag = [(1 if r[PORT] == port else 0 if r[PORT] == "*" else -1) for r in routes.rests]
+            found = []
+            for b in range(len(routes.rest_of)):
+                rest_of = routes.rest_of[b]
+                found.append(bytes([k << 1 | flag[rest_of[k]] for k in range(min(BLOCK, len(routes) - b * BLOCK))
+                                    if flag[rest_of[k]] >= 0]))
             self._by_port[port] = found
         return found
 
@@ -285,6 +275,7 @@ def _build(src, sha, expect_gateway, newer_than):
     packer = callerset.Packer(_kept)
     routes = _routes(src, targets, shared, calendars, menus, packer)
     chunks, caller_lengths = packer.finish()
+    routes.finish(chunks)
     del packer
     probes = _probes(src, targets, shared)
     src.check_rest(_READ)
@@ -305,29 +296,25 @@ def _probes(src, targets, shared):
 
 
 def _routes(src, targets, shared, calendars, menus, packer):
-    """The routes in table order. On a small heap each route's leftovers are collected before the
-    next is parsed and the list is sized once from the source's count: what the table keeps then lies
-    packed, not strewn among dead parser objects, and no list or dict grows on a crowded heap."""
+    """The routes in table order (protocols.routeset). On a small heap each route's leftovers are
+    collected before the next is parsed and the columns are sized once from the source's count: what the
+    table keeps then lies packed, not strewn among dead parser objects, and no column grows on a crowded heap."""
     n = src.count("routes") if hasattr(src, "count") else 0
-    routes = [None] * n if 0 < n <= MAX_BODY // _MIN_ROUTE else []
+    routes = Routes(n if 0 < n <= MAX_BODY // _MIN_ROUTE else 0)
     seen = bytearray(_ID_BITS // 8)
     i = 0
     for r in src.elements("routes"):
         path = item("routes", i)
-        route = _route(checks.typed(r, path, dict), path, targets, shared, calendars, menus, packer)
+        fields = _route(checks.typed(r, path, dict), path, targets, shared, calendars, menus, packer)
         del r
         if _SMALL_HEAP:
             gc.collect()
-        j = _earlier(routes, i, route.id, seen)
+        j = _earlier(routes, fields[0], seen)
         if j >= 0:
             raise TableError(at(path, "id"), "duplicates the id of routes[%d]" % j)
-        if i < len(routes):
-            routes[i] = route
-        else:
-            routes.append(route)
+        routes.add(*fields)
+        del fields
         i += 1
-    if i < len(routes):  # fewer than counted: cannot happen with a sound count, harmless if it does
-        del routes[i:]
     if _SMALL_HEAP:
         gc.collect()
     return routes
@@ -337,18 +324,15 @@ _MIN_ROUTE = 30  # bytes of the smallest route text, {"id":"a","port":"*","menu"
 _ID_BITS = 4096
 
 
-def _earlier(routes, n, rid, seen):
-    """The index of one of the first `n` routes with the id `rid`, else -1. `seen`, a fixed bit set
-    over the ids' hashes, makes that scan rare: no dict of ids grows while the routes load."""
+def _earlier(routes, rid, seen):
+    """The index of an earlier route with the id `rid`, else -1. `seen`, a fixed bit set over the ids'
+    hashes, makes that search rare: no dict of ids grows while the routes load."""
     h = hash(rid) & (_ID_BITS - 1)
     bit = 1 << (h & 7)
     if not seen[h >> 3] & bit:
         seen[h >> 3] |= bit
         return -1
-    for j in range(n):
-        if routes[j].id == rid:
-            return j
-    return -1
+    return routes.find(rid)
 
 
 _READ = ("gateway", "version", "schema", "issued_at", "tz", "deny", "closed", "calendars", "menus", "targets",
@@ -547,14 +531,12 @@ def _route(r, path, targets, shared, calendars, menus, packer):
         ids = ()
     else:
         ids = _target_ids(r, path, targets)
-        ids = shared.setdefault(("targets",) + ids, ids)
     rest = (port, hours, _strategy(r, path), _one(shared, _action(r, "fallback", path, targets)),
             _one(shared, _action(r, "after_hours", path, targets, True)), _route_closed(r, path, calendars, shared),
             menu)
-    rest = shared.setdefault(rest, rest)  # most routes share one combination
     when = None if start is None and until is None else (start, until)
-    chunk, span = packer.add(callers)
-    return Route(rid, chunk, span, ids, when, rest)
+    caller, span = packer.add(callers)
+    return rid, caller, span, ids, when, rest  # Routes.add's fields: it keeps one copy of each ids, when, rest
 
 
 def _one(shared, action):
