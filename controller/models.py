@@ -354,3 +354,29 @@ class CallHour(Base):
     denied: Mapped[int] = mapped_column(Integer, default=0)
     talk_s: Mapped[int] = mapped_column(BigInteger, default=0)
     ring_s: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CallDay(Base):
+    """The hourly aggregates summed per gateway, UTC day, route and target, with how many hour rows they are.
+
+    Kept by triggers on call_hours (migration 0008), in the transaction that changes an hour, so a day
+    row always equals its hours, late records for an old day included; the call report reads whole days
+    here and only the hours of partial days at a window's edges (a year: 365 rows a gateway, not 8,760).
+    """
+    __tablename__ = "call_days"
+    __table_args__ = (Index("ix_call_days_day", "day"),)
+    gateway_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # UTC seconds, (hour / 86400) * 86400
+    route: Mapped[str] = mapped_column(String(48), primary_key=True)
+    target: Mapped[str] = mapped_column(String(48), primary_key=True)
+    hours: Mapped[int] = mapped_column(Integer)
+    offered: Mapped[int] = mapped_column(BigInteger)
+    answered: Mapped[int] = mapped_column(BigInteger)
+    abandoned: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(BigInteger)
+    rejected: Mapped[int] = mapped_column(BigInteger)
+    after_hours: Mapped[int] = mapped_column(BigInteger)
+    callback: Mapped[int] = mapped_column(BigInteger)
+    denied: Mapped[int] = mapped_column(BigInteger)
+    talk_s: Mapped[int] = mapped_column(BigInteger)
+    ring_s: Mapped[int] = mapped_column(BigInteger)

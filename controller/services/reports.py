@@ -2,9 +2,11 @@
 reports API, the CLI and the console's Reports page (one place that counts).
 
 Summed in SQL from the hourly aggregates the bridge keeps (`CallHour`) when the window starts and ends on
-whole hours, else counted from the call records themselves (`at` = call start, UTC seconds); both give the
-same figures. Buckets are UTC time made by integer division, which SQLite and PostgreSQL agree on; months
-are summed from days (`by_month`), local periods from hours by the page that needs them.
+whole hours, for day and month buckets from the daily ones (`CallDay`, kept equal to the hours by triggers)
+over the window's whole days, else counted from the call records themselves (`at` = call start, UTC
+seconds); all give the same figures. Buckets are UTC time made by integer division, which SQLite and
+PostgreSQL agree on; months are summed from days (`by_month`), local periods from hours by the page that
+needs them.
 """
 
 from __future__ import annotations
@@ -13,15 +15,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, case, func, literal, select
 
-from controller.models import CallHour, City, Gateway, Record
+from controller.models import CallDay, CallHour, City, Gateway, Record
 from controller.services.times import parse_time, utc_text
 from protocols.messages import HOUR_COUNTS, OUTCOMES
 
 COUNTS = HOUR_COUNTS[:-1]  # ring_s is kept, not reported
 GROUPS = {"gateway": Record.gateway_id, "route": Record.route, "target": Record.target, "city": City.name,
           "option": Record.option}
-HOURLY = {"gateway": CallHour.gateway_id, "route": func.nullif(CallHour.route, ""),
-          "target": func.nullif(CallHour.target, ""), "city": City.name}
 SECONDS = {"hour": 3600, "day": 86400, "month": 86400}
 DATE_MIN, DATE_MAX = -62135596800, 253402300799  # what datetime can name (years 1 to 9999)
 
@@ -41,27 +41,118 @@ def finish(row: dict) -> dict:
 def counted(s, group: str, interval: str, lo: int | None, hi: int | None, route: str | None = None,
             city: str | None = None, shift: int = 0, within_s: int | None = None) -> list[dict]:
     """Rows {key, start, offered, <outcomes>, talk_s} per group and UTC hour/day: summed from the
-    hourly aggregates when the window is whole hours, else counted from the call records (and always
+    aggregates when the window is whole hours, else counted from the call records (and always
     for menu options, which the aggregates do not keep). `city`: only that city's gateways' calls.
     `shift`: seconds added to every time before bucketing (a zone's UTC offset over a window where it
     holds: buckets of local wall time, `start` in wall seconds). `within_s`: also `within`, the calls
     answered within that many seconds of ringing (the service level's numerator; counted from the records,
-    since the aggregates keep only the sum of ring seconds)."""
-    if within_s is None and group != "option" and all(t is None or t % 3600 == 0 for t in (lo, hi)):
-        at, gateway, key, where = CallHour.hour, CallHour.gateway_id, HOURLY[group], []
-        cols = [func.sum(getattr(CallHour, c)).label(c) for c in COUNTS]
-    else:
-        at, gateway, key = Record.at, Record.gateway_id, GROUPS[group]
-        where = [Record.kind == "call", Record.at.is_not(None)]
-        cols = [func.count().label("offered")]
-        cols += [func.sum(case((Record.outcome == o, 1), else_=0)).label(o) for o in OUTCOMES]
-        cols.append(func.coalesce(func.sum(Record.talk_s), 0).label("talk_s"))
-        if within_s is not None:
-            cols.append(func.sum(case(((Record.outcome == "answered") & (Record.ring_s <= within_s), 1),
-                                      else_=0)).label("within"))
+    since the aggregates keep only the sum of ring seconds).
+
+    Day and month buckets in UTC read the daily aggregates (`CallDay`) for the whole days of the window
+    and the hourly ones only for the hours of the partial days at its edges: the same sums, as triggers
+    keep every day row equal to its hours."""
+    if within_s is not None or group == "option" or not all(t is None or t % 3600 == 0 for t in (lo, hi)):
+        return _summed(s, _records(group, within_s), group, interval, lo, hi, route, city, shift, within_s)
+    if interval == "hour" or shift:
+        return _summed(s, _hours(group), group, interval, lo, hi, route, city, shift)
+    first, end = whole_days(lo, hi)
+    if first is None:
+        return _summed(s, _hours(group), group, interval, lo, hi, route, city)
+    cells: dict[tuple, dict] = {}
+    parts = [(_days(group), first, end)]
+    if lo is None or lo < first:
+        parts.append((_hours(group), lo, first))
+    if end is not None and end < hi:
+        parts.append((_hours(group), end, hi))
+    months = _months(s, first, end) if interval == "month" else None
+    for source, a, b in parts:
+        by = months if source[0] is CallDay.day else None
+        for r in _summed(s, source, group, interval, a, b, route, city, by=by):
+            cell = cells.setdefault((r["key"], r["start"]), r)
+            if cell is not r:
+                for c in COUNTS:
+                    cell[c] += r[c]
+    return list(cells.values())
+
+
+FIRST_DAY = 86400  # before it, SQL's truncating division puts the hours of two UTC days in day 0
+
+
+def whole_days(lo: int | None, hi: int | None) -> tuple[int | None, int | None]:
+    """(first, end): the UTC days [first, end) wholly inside [lo, hi) that the daily aggregates can give
+    (end None: open); (None, None) when there are none."""
+    first = max(FIRST_DAY, -(-lo // 86400) * 86400) if lo is not None else FIRST_DAY
+    end = hi // 86400 * 86400 if hi is not None else None
+    if end is not None and end <= first:
+        return None, None
+    return first, end
+
+
+MAX_MONTHS = 1200  # more (a window of a hundred years) and the days go up one by one, by_month sums them
+
+
+def _months(s, first: int, end: int | None):
+    """A CASE naming each whole day of [first, end) by the UTC month it falls in (`by_month` would sum
+    365 day rows a year per key in Python: most of a year's report by gateway); None for no day or too
+    many months. An open end stops at the last day held."""
+    if end is None:
+        end = s.scalar(select(func.max(CallDay.day)).where(CallDay.day >= first))
+        if end is None:
+            return None
+        end += 86400
+    if end - 86400 > DATE_MAX:  # a stored start that is no date (it may be the largest BIGINT)
+        return None
+    if first == FIRST_DAY:  # open start: from the first day held
+        first = s.scalar(select(func.min(CallDay.day)).where(CallDay.day >= first, CallDay.day < end))
+        if first is None:
+            return None
+    t, last = datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(end - 86400, UTC)
+    starts = []
+    for month in range(t.year * 12 + t.month - 1, last.year * 12 + last.month):
+        starts.append(int(datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp()))
+        if len(starts) > MAX_MONTHS:
+            return None
+    # each WHEN: before the next month's first day (the last one's: the window's end); never a bare
+    # constant, which GROUP BY would read as a column's position
+    return case(*((CallDay.day < nxt, literal(m, BigInteger, literal_execute=True))
+                  for m, nxt in zip(starts, [*starts[1:], end], strict=True)),
+                else_=literal(starts[-1], BigInteger, literal_execute=True))
+
+
+def _records(group: str, within_s: int | None) -> tuple:
+    """(time column, gateway column, key, where, counted columns) of the call records."""
+    cols = [func.count().label("offered")]
+    cols += [func.sum(case((Record.outcome == o, 1), else_=0)).label(o) for o in OUTCOMES]
+    cols.append(func.coalesce(func.sum(Record.talk_s), 0).label("talk_s"))
+    if within_s is not None:
+        cols.append(func.sum(case(((Record.outcome == "answered") & (Record.ring_s <= within_s), 1),
+                                  else_=0)).label("within"))
+    return Record.at, Record.gateway_id, GROUPS[group], [Record.kind == "call", Record.at.is_not(None)], cols, \
+        Record.route
+
+
+def _aggregate(table, at, group: str) -> tuple:
+    key = {"gateway": table.gateway_id, "route": func.nullif(table.route, ""),
+           "target": func.nullif(table.target, ""), "city": City.name}[group]
+    return at, table.gateway_id, key, [], [func.sum(getattr(table, c)).label(c) for c in COUNTS], table.route
+
+
+def _hours(group: str) -> tuple:
+    return _aggregate(CallHour, CallHour.hour, group)
+
+
+def _days(group: str) -> tuple:
+    return _aggregate(CallDay, CallDay.day, group)
+
+
+def _summed(s, source: tuple, group: str, interval: str, lo: int | None, hi: int | None, route: str | None,
+            city: str | None, shift: int = 0, within_s: int | None = None, by=None) -> list[dict]:
+    """One query of `source` (_records, _hours or _days) over [lo, hi), per key and bucket (`by`: the
+    bucket's expression, else hours or days by integer division)."""
+    at, gateway, key, where, cols, route_col = source
     size = literal(SECONDS[interval], BigInteger, literal_execute=True)
     moved = at + literal(shift, BigInteger, literal_execute=True) if shift else at
-    bucket = ((moved // size) * size).label("bucket")
+    bucket = ((moved // size) * size if by is None else by).label("bucket")
     key = key.label("key")
     q = select(key, bucket, *cols).where(*where)
     if group == "city" or city is not None:
@@ -73,7 +164,7 @@ def counted(s, group: str, interval: str, lo: int | None, hi: int | None, route:
     if hi is not None:
         q = q.where(at < hi)
     if route is not None:
-        q = q.where((CallHour.route if at is CallHour.hour else Record.route) == route)
+        q = q.where(route_col == route)
     rows = s.execute(q.group_by(key, bucket)).mappings()
     names = COUNTS if within_s is None else (*COUNTS, "within")
     return [{"key": r["key"], "start": int(r["bucket"]), **{c: int(r[c] or 0) for c in names}} for r in rows]
