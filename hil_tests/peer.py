@@ -34,6 +34,7 @@ class ControllerPeer:
         self.duplicates = 0
         self.drop_events = 0  # the next N events messages are lost on the way (not stored, not acked)
         self.dropped = 0
+        self.lost: set[tuple[str, str, int]] = set()  # (gw, store id, seq) of the records in the lost messages
         self.results: dict[str, dict] = {}
         self._ids = itertools.count(1)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
@@ -79,6 +80,8 @@ class ControllerPeer:
             elif kind == "events" and "records" in body and self.drop_events > 0:
                 self.drop_events -= 1
                 self.dropped += 1
+                self.lost.update((gw, body.get("store_id"), r.get("seq")) for r in body["records"]
+                                 if isinstance(r, dict))
             elif kind == "events" and "records" in body:
                 sid = body["store_id"]
                 self.batches[gw] = self.batches.get(gw, 0) + 1

@@ -20,24 +20,28 @@ def board_table(gw: str, version: int = 1) -> dict:
             "routes": [{"id": "main", "port": "gsm1", "targets": ["centre"]}]}
 
 
-def _callers(peer, gw: str) -> set[str]:
+def _still_lost(peer) -> set:
+    """The records of the lost message that have not arrived since (by store id and seq: a real bench's
+    caller modem calls from its own SIM's number, so callers do not tell calls apart there)."""
     with peer.lock:
-        return {r.get("caller") for (g, _, _), r in peer.records.items() if g == gw}
+        return {key for key in peer.lost if key not in peer.records}
 
 
 def test_a_lost_batch_is_sent_again_while_newer_calls_keep_coming(rig, board, controller):
     peer, GW = controller, board.id
     rig.network.destination("+380629000001", answer_after_s=0.3, talk_s=0.5)
     rig.network.call("gsm1", "+380500000001").wait(30)
-    until(lambda: "+380500000001" in _callers(peer, GW), 60, "the first call's record")
+    until(lambda: peer.calls(GW), 60, "the first call's record")
     peer.drop_events = 1  # the next events message is lost
     rig.network.call("gsm1", "+380500000002").wait(30)
     until(lambda: peer.dropped == 1, 60, "the second call's batch lost on the way")
+    lost = _still_lost(peer)
+    assert lost, "the lost message held records"
     t0, n = time.monotonic(), 3
-    while "+380500000002" not in _callers(peer, GW) and time.monotonic() - t0 < 120 and n < 300:
+    while _still_lost(peer) and time.monotonic() - t0 < 120 and n < 300:
         rig.network.call("gsm1", f"+38050000{n:04d}").wait(30)  # newer records keep the board sending
         n += 1
     took = time.monotonic() - t0
-    assert "+380500000002" in _callers(peer, GW), (
-        f"the lost record was not sent again within {took:.0f} s while {n - 3} newer calls were sent")
+    assert not _still_lost(peer), (
+        f"the lost records {sorted(lost)} were not sent again within {took:.0f} s while {n - 3} newer calls were sent")
     assert n > 4, "newer calls were sent while the lost batch waited (else this shows nothing)"
