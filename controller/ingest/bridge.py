@@ -27,7 +27,7 @@ from controller import commands
 from controller.db import Database
 from controller.ingest.actions import BridgeActions
 from controller.ingest.alerts import Refusals
-from controller.ingest.records import Written, prepare_events
+from controller.ingest.records import Written, wire_events
 from controller.ingest.worker import IngestWorker
 from controller.ingest.writer import DB_ALERT_AFTER_S
 from controller.limits import max_payload
@@ -243,7 +243,7 @@ class Bridge(BridgeActions):
                     self.commands.count_unsolicited()  # a reply nobody waits for, or from another gateway
                     self.refused["unsolicited_replies"] += 1
                     continue
-                items.append((gw, kind, prepare_events(gw, msg, received) if kind == "events" else msg))
+                items.append((gw, kind, wire_events(gw, msg, received) if kind == "events" else msg))
             except messages.MessageError as e:
                 self._refuse(gw, f"{kind}: {e.path}: {e.reason}")
             except Exception as e:  # the decoder's own fault: this message only, counted and alerted

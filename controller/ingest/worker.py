@@ -12,6 +12,7 @@ them again; writes are idempotent, so a batch written twice is stored once.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import marshal
@@ -24,6 +25,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -33,6 +35,7 @@ if __name__ == "__main__":  # deaf to Ctrl-C before the imports below (seconds o
 from controller.db import Database  # noqa: E402
 from controller.ingest.alerts import Outage  # noqa: E402
 from controller.ingest.records import Written  # noqa: E402
+from controller.ingest.rows import named_rows  # noqa: E402
 from controller.ingest.writer import DB_ALERT_AFTER_S, STATS, Writer  # noqa: E402
 
 log = logging.getLogger("citygate.ingest")
@@ -73,7 +76,8 @@ def serve(conn: Connection) -> None:
                 return
             bid, blobs, bad, *rest = job
             try:
-                written, stats = writer.write([marshal.loads(b) for b in blobs], bad, *rest)
+                with collector_paused():
+                    written, stats = writer.write([_named(marshal.loads(b)) for b in blobs], bad, *rest)
             except Exception:  # never die on a batch: the bridge would give it to the next worker, and so on
                 log.exception("batch %d could not be written at all; its messages are dropped", bid)
                 written, stats = Written(), dict.fromkeys(STATS, 0)
@@ -82,6 +86,31 @@ def serve(conn: Connection) -> None:
             _send(conn, (bid, written, stats))
     finally:
         db.engine.dispose()
+
+
+@contextmanager
+def collector_paused():
+    """No cyclic garbage collection while a batch is written (this process does nothing else meanwhile).
+
+    A batch's RecordRows (tens of thousands) make no cycles, but unlike plain tuples the collector never
+    stops tracking them, and collections set off by the batch's own allocations traversed them again
+    and again: 1 us per record, a sixth of the writer. Cycles made meanwhile are collected after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _named(item: tuple):
+    """A (gateway, kind, message) item as it came through marshal: an events message the bridge prepared
+    (controller.ingest.records.wire_events) gets its rows as RecordRows."""
+    gw, kind, m = item
+    if kind == "events" and type(m) is tuple:
+        return gw, kind, (m[0], named_rows(m[1]))
+    return item
 
 
 def _send(conn: Connection, obj) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from controller.db import Database
 from controller.ingest.alerts import Outage, write_alerts
-from controller.ingest.records import _SEQ, Raced, Written, _covered, _held, _sql, advance, write_batch
+from controller.ingest.records import Raced, Written, _covered, _held, _sql, advance, write_batch
 from controller.limits import clip
 
 log = logging.getLogger("citygate.ingest")
@@ -146,5 +146,5 @@ def _written_stores(items) -> dict[tuple[str, str], int]:
     for gw, kind, m in items:
         if kind == "events" and type(m) is tuple and m[1]:
             key = (gw, m[0])
-            top[key] = max(top.get(key, 0), m[1][-1][_SEQ])
+            top[key] = max(top.get(key, 0), m[1][-1].seq)
     return top
