@@ -9,8 +9,8 @@ the emulated board (`--code source` compiles the sources instead).
 Prints, for a 32 KiB body of one of the shapes (default: 1,000 deny prefixes and full routes):
 - heap after each step (gc.mem_alloc after a collect) and the largest free block (micropython.mem_info),
 - what the loaded Table keeps, split into deny, targets, routes (protocols.routeset: the columns in blocks,
-  the ids' text and the shared target lists and tuples), callers (the routes' packed caller prefixes,
-  protocols.callerset) and the rest,
+  the ids' text, the target lists' packed indexes (protocols.targetlists) and the shared tuples), callers
+  (the routes' packed caller prefixes, protocols.callerset) and the rest,
 - need: the least free heap with which stream + check + load succeed, found by bisection (a chain
   of small tuples takes the rest of the heap, holes first, so the free heap is one piece at the top),
   and transient = need - kept: what loading costs beyond the table itself,

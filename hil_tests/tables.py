@@ -116,11 +116,11 @@ def many_callers_table(gateway: str = "gw-bench-1", limit: int = MAX_BODY, versi
 
 
 def distinct_routes_table(gateway: str = "gw-bench-1", limit: int = MAX_BODY, version: int = 1) -> bytes:
-    """Small routes each with its own list of one to three targets (of sixteen): no target list is shared,
-    so each route keeps a tuple of its own."""
+    """Small routes each with its own list of one to three targets (of sixteen): few target lists are equal
+    (a board once kept a tuple for each). r0, first on gsm1, dials b (via gsm2, as the other shapes' r0)."""
     doc = _few_targets(gateway, version, 16)
     ids = "abcdefghijklmnop"
     return _fill_routes(doc, limit, lambda i: {
         "id": f"r{i}", "port": PORTS[i % 3],
-        "targets": [ids[i % 16], ids[(i // 16) % 16], ids[(i // 256) % 16]][:1 + i % 3],
+        "targets": [ids[(i + 1) % 16], ids[(i // 16) % 16], ids[(i // 256) % 16]][:1 + i % 3],
         **({"strategy": "round_robin"} if i % 2 else {})})

@@ -6,11 +6,13 @@ is one row of small integers:
 - its id: a place in shared "\n"-framed pieces of text (b"\nr0\nr1\n", each <= PIECE bytes),
   piece << 16 | start << 6 | length (an id is 1-48 ASCII characters),
 - its callers: the index (0: none) of the object its prefixes lie in (protocols.callerset) and the span in it,
-- its target list, `from`/`until` and the rest (port, hours, strategy, actions, closed dates, menu): the
-  index of a tuple shared by every route with the same (a table has few distinct ones).
+- its target list: where its run of target indexes lies in shared bytes (protocols.targetlists; 529
+  routes each with its own list kept a tuple each and needed a growing dict to share them),
+- its `from`/`until` and the rest (port, hours, strategy, actions, closed dates, menu): the index of a
+  tuple shared by every route with the same (a table has few distinct ones).
 The rows lie in blocks of BLOCK routes, each column of a block one array (on CPython, a list): a heap that
 has run a while is cut into holes of a few KB at most, so no piece the routes keep is bigger than 512 B.
-~16 B a route plus its id's text on a board, and the same code on both interpreters.
+~16 B a route plus its id's text and its target indexes on a board, and the same code on both interpreters.
 
 routing._pick reads the columns block by block (Table.candidates gives each block's candidates as bytes);
 everything else (the controller's impact and reachability, tests) gets a `Route`, a named tuple built when
@@ -20,7 +22,7 @@ asked for (routes[i], iteration), on CPython with the shared parts as properties
 import sys
 from collections import namedtuple
 
-from protocols import callerset
+from protocols import callerset, targetlists
 
 SMALL = sys.implementation.name == "micropython"
 if SMALL:
@@ -73,8 +75,9 @@ class Routes:
     """The routes of a table in table order: len(), routes[i] and iteration give `Route`s. Each column
     attribute is a list of blocks; route i is at [i >> SHIFT][i & (BLOCK - 1)]."""
 
-    def __init__(self, n=0):
-        """`n`: the routes the source counted (0: unknown, a block grows as routes come)."""
+    def __init__(self, n=0, targets=()):
+        """`n`: the routes the source counted (0: unknown, a block grows as routes come); `targets`: the
+        table's target ids (its targets dict), which the routes' lists name."""
         self.n = 0
         self.counted = n
         self.id_at_ = []  # piece << 16 | start << 6 | length
@@ -83,13 +86,13 @@ class Routes:
         self.caller_of = []  # index in chunks, 0: no callers
         self.spans = []
         self.chunks = (None,)  # None, then the objects the caller spans lie in (callerset.Packer.finish)
-        self.targets_of = []
-        self.target_lists = []
+        self.targets_of = []  # protocols.targetlists' int: where the route's list lies ("H" blocks, "I" once needed)
+        self.lists = targetlists.TargetLists(targets)  # once loaded, (target ids, pieces): targetlists.at reads it
         self.when_of = []  # 0: no `from`/`until`
         self.whens = [None]
         self.rest_of = []
         self.rests = []
-        self._index = ({}, {None: 0}, {})  # while loading: targets, when, rest -> index
+        self._index = ({None: 0}, {})  # while loading: when, rest -> index
 
     # ------------------------------------------------------------ loading
 
@@ -105,9 +108,9 @@ class Routes:
         _put(self.id_at_[b], k, self._text(rid))
         _put(self.caller_of[b], k, caller)
         _put(self.spans[b], k, span)
-        _put(self.targets_of[b], k, _intern(self._index[0], self.target_lists, targets))
-        _put(self.when_of[b], k, _intern(self._index[1], self.whens, when))
-        _put(self.rest_of[b], k, _intern(self._index[2], self.rests, rest))
+        _put_wide(self.targets_of, b, k, self.lists.add(targets))
+        _put(self.when_of[b], k, _intern(self._index[0], self.whens, when))
+        _put(self.rest_of[b], k, _intern(self._index[1], self.rests, rest))
         self.n = i + 1
 
     def _text(self, rid):
@@ -141,6 +144,7 @@ class Routes:
     def finish(self, chunks):
         """Loading is over: the caller pieces the spans lie in (callerset.Packer.finish)."""
         self.chunks = (None,) + chunks
+        self.lists = self.lists.finish()
         self._index = None
 
     # ------------------------------------------------------------ reading
@@ -151,7 +155,7 @@ class Routes:
         return str(self.pieces[at >> 16][s:s + (at & 63)], "ascii")
 
     def targets_at(self, i):
-        return self.target_lists[self.targets_of[i >> SHIFT][i & (BLOCK - 1)]]
+        return targetlists.at(self.lists, self.targets_of[i >> SHIFT][i & (BLOCK - 1)])
 
     def rest_at(self, i):
         return self.rests[self.rest_of[i >> SHIFT][i & (BLOCK - 1)]]
@@ -184,6 +188,16 @@ def _put(block, k, value):
         block[k] = value
     else:
         block.append(value)
+
+
+def _put_wide(blocks, b, k, value):
+    """_put for a column whose blocks start as "H" and become "I" when a value needs it (a table's first
+    target lists fit 16 bits: the tables of few lists keep 2 B a route, not 4)."""
+    block = blocks[b]
+    _put(block, k, value)
+    if block[k] != value:  # an "H" array keeps the low 16 bits
+        block = blocks[b] = array("I", block)
+        block[k] = value
 
 
 def _intern(index, values, value):

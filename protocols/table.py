@@ -271,7 +271,7 @@ def _build(src, sha, expect_gateway, newer_than):
             gc.collect()
     menus = _menus(src, targets)
     _present(src, "routes")
-    shared = {"*": "*"}  # one copy of each port name, hours list, target list and forward action
+    shared = {"*": "*"}  # one copy of each port name, hours list and forward action
     packer = callerset.Packer(_kept)
     routes = _routes(src, targets, shared, calendars, menus, packer)
     chunks, caller_lengths = packer.finish()
@@ -300,7 +300,7 @@ def _routes(src, targets, shared, calendars, menus, packer):
     collected before the next is parsed and the columns are sized once from the source's count: what the
     table keeps then lies packed, not strewn among dead parser objects, and no column grows on a crowded heap."""
     n = src.count("routes") if hasattr(src, "count") else 0
-    routes = Routes(n if 0 < n <= MAX_BODY // _MIN_ROUTE else 0)
+    routes = Routes(n if 0 < n <= MAX_BODY // _MIN_ROUTE else 0, targets)
     seen = bytearray(_ID_BITS // 8)
     i = 0
     for r in src.elements("routes"):

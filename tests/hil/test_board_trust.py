@@ -160,13 +160,16 @@ def test_a_32k_table_with_1000_deny_prefixes_applies_on_esp32_2gsm(code, request
             rig.close()
 
 
-# The loader needs 31,484 B free for 480 one-caller routes and 29,296 B for 742 routes without callers
-# (bench/table_memory_bench.py --shape routes|bare; 80,703 and 109,413 B while each route was a Route
-# tuple and its id str, protocols.routeset keeps them as columns) and the board has ~55 KB free.
+# The loader needs ~32 KB free for 480 one-caller routes, ~31 KB for 742 routes without callers and for 529
+# routes each with its own target list (bench/table_memory_bench.py --shape routes|bare|targets; 80,703,
+# 109,413 and 131,562 B while each route was a Route tuple and its id str, 64,023 B while each target list
+# was a tuple: protocols.routeset keeps routes as columns, protocols.targetlists their lists as target
+# indexes) and the board has ~51 KB free.
 @pytest.mark.parametrize("make,routes,caller", [
     pytest.param(route_heavy_table, 480, "+380500000012"),  # r0's prefix +380500000
     pytest.param(bare_routes_table, 742, "+380931112233"),  # no prefixes: r0, first on gsm1
-], ids=["480-one-caller-routes", "742-routes-without-callers"])
+    pytest.param(distinct_routes_table, 529, "+380931112233"),  # no prefixes: r0, first on gsm1, its list [b]
+], ids=["480-one-caller-routes", "742-routes-without-callers", "529-routes-with-their-own-targets"])
 def test_a_32k_table_of_small_routes_applies_on_esp32_2gsm_and_decides_a_call(make, routes, caller, request):
     """Hundreds of small routes are the most objects a 32 KiB table makes (before routes kept six fields and
     packed caller prefixes, 480 one-caller routes kept 144 KB on the unix port: more than the profile's heap
@@ -229,17 +232,41 @@ def test_a_32k_table_replaces_another_on_esp32_2gsm_and_a_bad_one_keeps_it(reque
             rig.close()
 
 
+# A board with no room for a 32 KiB table even on a fresh heap: every valid one fits the profile's heap now,
+# so the test's board gets a smaller one. The loader needs TARGETS_NEED B free for distinct_routes_table
+# (bench/table_memory_bench.py --shape targets); the profile's heap leaves PROFILE_FREE B free beside the small
+# table (heap_free before the push in the 529-routes case above). Cut by what leaves SHORT B less than the need:
+# ~26.5 KB free, room for the small table and calls, not for the 32 KiB table even alone. (With ~20 KB free
+# the board, once it had refused the table, lost its link for want of 512 B again and again.)
+TARGETS_NEED = 30_937
+PROFILE_FREE = 50_112
+SHORT = 4_000
+
+
+def _no_room_heap(image) -> str:
+    """The -X heapsize of a board SHORT B short of the table's need: the unix port holds the ROMFS image in its
+    heap (emulator.board), so the profile's KiB plus the image's, less the cut."""
+    from emulator.board import _kib
+    from firmware.gw import profiles
+
+    cut = -(-(PROFILE_FREE - TARGETS_NEED + SHORT) // 1024)
+    return f"{_kib(profiles.get('esp32-2gsm')['heap']) + -(-image.stat().st_size // 1024) - cut}K"
+
+
 def test_a_table_with_no_room_even_on_a_fresh_heap_costs_one_restart_and_keeps_the_old_one(request):
-    """A table the smallest board cannot hold (529 routes each with its own target list: the loader needs
-    64,023 B free, bench/table_memory_bench.py --shape targets, and the board has ~51 KB) does not fit
-    beside the running table nor alone on a heap that has run a while: the board restarts once to try a
-    fresh heap, then refuses it as too big; the retained envelope does not make it restart again, the old
-    table stays, and calls go on by it."""
+    """A table the board cannot hold (a heap _no_room_heap short of what 529 routes each with its own target
+    list need) does not fit beside the running table nor alone on a heap that has run a while: the board
+    restarts once to try a fresh heap, then refuses it as too big; the retained envelope does not make it
+    restart again, the old table stays, and calls go on by it."""
     image = request.getfixturevalue("romfs")
     with Mosquitto() as broker, ControllerPeer(broker.url, client_id="trust-controller") as peer:
-        rig = _start_small(broker, peer, None, image)
+        rig = _start_small(broker, peer, _no_room_heap(image), image)
         try:
-            boot = (peer.command(GW_SMALL, "resend_state") and peer.wait_state(GW_SMALL))["boot"]
+            state = peer.command(GW_SMALL, "resend_state") and peer.wait_state(
+                GW_SMALL, lambda s: s["table_version"] == 1 and "heap_free" in s)
+            print("heap before the 32 KiB table: free", state["heap_free"], "low-water", state["heap_min_free"])
+            assert state["heap_free"] < TARGETS_NEED - SHORT // 2, "the table may fit: the test would test nothing"
+            boot = state["boot"]
             before = len(peer.acks.get(GW_SMALL, []))
             peer.push_table(GW_SMALL, distinct_routes_table(GW_SMALL, version=2), KEY)
             ack = _next_ack(peer, GW_SMALL, before, timeout=90)
