@@ -95,11 +95,17 @@ def _load_new(self, tin, current, sha, retried):
             _restart(self, {"sha": tin.env_sha, "retry": 1}, "no room for the new table even alone")
         b.reload_table()
         if b.table() is None:  # the running one did not come back: the board must not run without a table
-            path, why = failure(e)
-            _restart(self, {"sha": tin.env_sha, "why": "%s: %s" % (path, why), "version": getattr(e, "version", None),
-                            "sha256": getattr(e, "sha256", None)}, "the running table did not come back")
+            _restart(self, _refusal(tin, e), "the running table did not come back")
+        if _short_of_heap(e):  # no room on a fresh heap either: delivered again, it is answered, not loaded
+            self.store.write_table_note(_refusal(tin, e))
         self.table_sha = None
         raise
+
+
+def _refusal(tin, e):
+    path, why = failure(e)
+    return {"sha": tin.env_sha, "why": "%s: %s" % (path, why), "version": getattr(e, "version", None),
+            "sha256": getattr(e, "sha256", None)}
 
 
 def _restart(self, note, what):

@@ -126,6 +126,9 @@ async def no_room_twice_is_refused(root):
     assert await deliver(link, "env-5") == "answered" and link.board.resets == 0
     assert link.acks[0][2] == "rejected" and link.acks[0][3].startswith("too_big"), link.acks
     assert link.board.table().version == 2
+    left = script()  # delivered again (a reconnect): answered from the note, not loaded a third time
+    assert await deliver(link, "env-5") == "answered" and not left and link.board.resets == 0
+    assert link.acks[1][2] == "rejected" and link.acks[1][3].startswith("too_big"), link.acks
 
 
 async def bad_table_and_no_room_for_the_old(root):
