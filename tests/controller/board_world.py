@@ -8,7 +8,7 @@ reference deployment seeded, the board brought online and its table rolled out.
         with board(service, key, tmp_path) as rig:
             rig.network.destination(...)          # who answers
             rig.power_on()
-            roll_out(service)                     # online, table applied
+            roll_out(service)                     # online, every port ready, table applied
             yield service, rig
 
 Each step stops what it started when the test ends (the board, then the service, then the broker)."""
@@ -70,11 +70,20 @@ def board(service: ControllerService, key: str, directory: Path, gateway_id: str
         rig.close()
 
 
-def roll_out(service: ControllerService, ready: Callable[[Gateway], bool] = lambda gw: True,
+def lines_up(gw: Gateway) -> bool:
+    """Every port of the board says it is ready (its last state). The link comes up without waiting for the
+    modems, and a modem whose start-up commands go unanswered for 2 s (a loaded machine starves the
+    emulated network as much as the board) is power-cycled by the firmware and started again: until then
+    the network turns calls to that port away as unreachable, and the port cannot dial out."""
+    ports = (gw.state or {}).get("ports") or {}
+    return bool(ports) and all(p.get("ready") for p in ports.values())
+
+
+def roll_out(service: ControllerService, ready: Callable[[Gateway], bool] = lines_up,
              version: int | None = None) -> None:
-    """Wait for the board online (and `ready`), roll its compiled table out, wait for it applied (that
-    `version`, when given)."""
-    until(lambda: gateway(service).online and ready(gateway(service)), 90, "the board online")
+    """Wait for the board online and `ready` (unless said: every port up, `lines_up`), roll its compiled
+    table out, wait for it applied (that `version`, when given)."""
+    until(lambda: gateway(service).online and ready(gateway(service)), 90, "the board online, its ports ready")
     with service.db.session() as s:
         start_rollout(s, service.bridge, [GW])
     until(lambda: gateway(service).applied_version if version is None
