@@ -129,12 +129,14 @@ async def ask(call, menu, rec, log, secs):
     if getattr(line, "kind", "") != "gsm":
         log("menu %s: %s cannot play prompts (an FXO module has no player): default option" % (menu.id, line.name))
         return ""
-    if not await line.answer():
-        return ""  # the caller left while it rang ("hangup" sent), or the modem refused ATA
-    call.answered = True
-    rec["menu_answer_s"] = secs(call.t0)
+    # the session listens before ATA: a key pressed as soon as the caller is answered can come in the same
+    # UART read as ATA's OK, and is handed on before answer() returns (it was lost, the default taken)
     session = call.menu = MenuSession(line, menu, log)
     try:
+        if not await line.answer():
+            return ""  # the caller left while it rang ("hangup" sent), or the modem refused ATA
+        call.answered = True
+        rec["menu_answer_s"] = secs(call.t0)
         keys = await session.run(call.caller_gone)
     finally:
         call.menu = None

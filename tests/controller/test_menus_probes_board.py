@@ -1,8 +1,9 @@
 """Menus and probes end to end on the real firmware: configured through the API of the controller service
 (real Mosquitto, SQLite), compiled, rolled out to an emulated 4-GSM board; a caller pressing 2 reaches the
-option's centre and the stored record keeps `option` (reported per key), a caller pressing nothing gets the
-operator; the board's own scheduled probe of an unreachable centre opens an alert, a probe that rings (the
-`probe` command) resolves it and shows its post-dial delay."""
+option's centre and the stored record keeps `option` (reported per key), also when the key comes the moment
+the menu answers; a caller pressing nothing gets the operator; the board's own scheduled probe of an
+unreachable centre opens an alert, a probe that rings (the `probe` command) resolves it and shows its
+post-dial delay."""
 
 from __future__ import annotations
 
@@ -65,12 +66,17 @@ def test_menu_keys_reach_their_centre_and_unreachable_probes_alert(world):
     pressed = rig.network.call("gsm3", "+380671000002", keys="2", keys_after_s=0.5).wait(60)
     silent = rig.network.call("gsm3", "+380671000000").wait(60)
     assert (pressed["connected_to"], silent["connected_to"]) == (NUMBER["mariupol-102"], NUMBER["info-505"])
+    # a key pressed the moment the caller is answered can reach the board in one read with ATA's OK
+    at_once = [f"+38067100001{i}" for i in range(4)]
+    heard = [rig.network.call("gsm3", c, keys="2", keys_after_s=0).wait(60)["connected_to"] for c in at_once]
+    assert heard == [NUMBER["mariupol-102"]] * 4, "a key pressed as the menu answers was lost"
     two = until(lambda: _call(service, "+380671000002"), 30, "the record of the call that pressed 2")
     none = until(lambda: _call(service, "+380671000000"), 30, "the record of the call that pressed nothing")
     assert (two.route, two.option, two.target, two.outcome) == ("info-505", "2", "mariupol-102", "answered")
     assert (none.option, none.target) == ("0", "info-505")
+    until(lambda: all(_call(service, c) for c in at_once), 30, "the records of the calls that pressed 2 at once")
     report = client.get(f"{API}/reports/calls", params={"group": "option", "route": "info-505"}).json()
-    assert {t["key"]: t["answered"] for t in report["totals"]} == {"0": 1, "2": 1}
+    assert {t["key"]: t["answered"] for t in report["totals"]} == {"0": 1, "2": 5}
 
     # the board probes the unreachable centre by itself (its schedule, first ~10 s after the table)
     alert = until(lambda: _open_probe_alert(service), 60, "the probe_failed alert")
