@@ -12,10 +12,14 @@ CALLERS = ["", "+", "+380501112233", "+38", "380501", "+7495", "12", "1", "+38\n
            "+380 50", "+38050\u20ac", "123456789012345678"]
 
 
-def by_rule(routes, port, caller):
+def by_rule(routes, port, caller, now=None):
+    """DESIGN §5 steps 1-2 written plainly (the tests' one oracle): in effect at `now` (None: every route),
+    longest prefix, then a named port, then the earlier route."""
     best, key = None, None
     for i, r in enumerate(routes):
         if r["port"] not in (port, "*"):
+            continue
+        if now is not None and (("from" in r and now < r["from"]) or ("until" in r and now >= r["until"])):
             continue
         prefixes = r.get("caller") or []
         lengths = [len(p) for p in prefixes if caller.startswith(p)]
@@ -52,4 +56,5 @@ def main():
     print("checked=%d mismatches=%d pieces=%d" % (checked, bad, pieces))
 
 
-main()
+if __name__ == "__main__":  # imported by the CPython tests for by_rule
+    main()

@@ -81,4 +81,5 @@ def kept_per_route(body):
     gc.collect()
     return (gc.mem_alloc() - before) // len(table.routes)
 
-main()
+if __name__ == "__main__":  # test_route_columns imports doc and the grids
+    main()

@@ -10,6 +10,7 @@ import pytest
 import runner
 
 from protocols import callerset, routing
+from tests.protocols.mpy_caller_rule import by_rule
 
 ROUTING_CASES = [c for f, c in runner.cases() if f == "routing.json"]
 PORTS = ("gsm1", "gsm2", "*")
@@ -35,22 +36,6 @@ def _table(rng, n_routes, prefix_pool):
             "targets": {"a": {"number": "+380620000001", "via": ["gsm1"]}}, "routes": routes}
 
 
-def _by_rule(doc, port, caller):
-    """DESIGN §5 steps 1-2 written plainly: longest prefix, then a named port, then the earlier route."""
-    best, key = None, None
-    for i, r in enumerate(doc["routes"]):
-        if r["port"] not in (port, "*"):
-            continue
-        prefixes = r.get("caller") or []
-        lengths = [len(p) for p in prefixes if caller.startswith(p)]
-        if prefixes and not lengths:
-            continue
-        k = (max(lengths) if lengths else 0, r["port"] != "*", -i)
-        if key is None or k > key:
-            best, key = r["id"], k
-    return best
-
-
 def test_shared_and_per_route_spans_decide_by_the_rule(monkeypatch):
     rng = random.Random(8)
     pool = ["+38", "+380", "+3805", "+38050", "380", "+7", "+1", "1", "12", "+380501234567890"[:16]]
@@ -65,7 +50,7 @@ def test_shared_and_per_route_spans_decide_by_the_rule(monkeypatch):
         own = routing.load(text)
         for port in ("gsm1", "gsm2"):
             for caller in callers:
-                want = _by_rule(doc, port, caller)
+                want = by_rule(doc["routes"], port, caller)
                 for table in (packed, own):
                     assert routing.decide(table, port, caller, 0).route == want, (doc, port, caller)
 

@@ -12,27 +12,10 @@ from protocols import routeset, routing
 from protocols.table import TableError
 
 sys.path.insert(0, os.path.dirname(__file__))
+from mpy_caller_rule import by_rule  # noqa: E402
 from mpy_route_columns import CALLERS, NOWS, doc  # noqa: E402
 
 SCRIPT = "tests/protocols/mpy_route_columns.py"
-
-
-def _by_rule(d, port, caller, now):
-    """DESIGN §5 steps 1-2 written plainly: in effect, longest prefix, then a named port, then the earlier."""
-    best, key = None, None
-    for i, r in enumerate(d["routes"]):
-        if r["port"] not in (port, "*"):
-            continue
-        if ("from" in r and now < r["from"]) or ("until" in r and now >= r["until"]):
-            continue
-        prefixes = r.get("caller") or []
-        lengths = [len(p) for p in prefixes if caller.startswith(p)]
-        if prefixes and not lengths:
-            continue
-        k = (max(lengths) if lengths else 0, r["port"] != "*", -i)
-        if key is None or k > key:
-            best, key = r["id"], k
-    return best
 
 
 def test_routes_over_several_blocks_read_back_as_the_table_says():
@@ -55,7 +38,8 @@ def test_decisions_across_blocks_follow_the_rule(port):
     table = routing.load(json.dumps(d))
     for caller in CALLERS:
         for now in NOWS:
-            assert routing.decide(table, port, caller, now).route == _by_rule(d, port, caller, now), (caller, now)
+            want = by_rule(d["routes"], port, caller, now)
+            assert routing.decide(table, port, caller, now).route == want, (caller, now)
 
 
 def test_a_duplicate_id_in_a_later_block_names_the_first():
