@@ -32,26 +32,21 @@ async def on_table(self, tin):
     if note is not None and note.get("sha") != tin.env_sha:
         note = None
     if note is not None and "why" in note:  # refused before a restart: answered again, not loaded again
-        await refuse_table(self, note.get("version"), note.get("sha256"), note["why"])
+        await _answer_refusal(self, note)
         return
     current = b.table().version if b.table() else 0
     gc.collect()
     try:
         sig, sha = tin.check()
         table = _load_new(self, tin, current, sha, note is not None)
-    except TableError as e:
+    except Exception as e:  # whatever went wrong, the controller hears of it and the old table stays
+        table = None
         t = b.table()
-        if t is not None and getattr(e, "sha256", None) == t.sha256:
+        if isinstance(e, TableError) and t is not None and getattr(e, "sha256", None) == t.sha256:
             self.table_sha = tin.env_sha  # the table we run, delivered again (retained, after a boot)
             await self._ack_table(t.version, t.sha256, "applied", None)
             return
-        await refuse_table(self, getattr(e, "version", None), getattr(e, "sha256", None),
-                                 "%s: %s" % (e.path, e.reason))
-        return
-    except Exception as e:  # whatever went wrong, the controller hears of it and the old table stays
-        table = None
-        path, why = failure(e)
-        await refuse_table(self, None, None, "%s: %s" % (path, why))
+        await _answer_refusal(self, _refusal(tin, e))
         return
     try:
         self.store.commit_table(tin.path, table.version, sig, tin.len, tin.crc)
@@ -103,9 +98,14 @@ def _load_new(self, tin, current, sha, retried):
 
 
 def _refusal(tin, e):
+    """The refused envelope's answer (and its note on flash): a TableError's version and sha256, if known."""
     path, why = failure(e)
     return {"sha": tin.env_sha, "why": "%s: %s" % (path, why), "version": getattr(e, "version", None),
             "sha256": getattr(e, "sha256", None)}
+
+
+async def _answer_refusal(self, r):
+    await refuse_table(self, r.get("version"), r.get("sha256"), r["why"])
 
 
 def _restart(self, note, what):
