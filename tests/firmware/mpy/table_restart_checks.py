@@ -94,7 +94,8 @@ def script(*outcomes):
 
 def fresh(root):
     for name in os.listdir(root):
-        os.remove(root + "/" + name) if name != "store" else None
+        if name != "store":
+            os.remove(root + "/" + name)
     return root
 
 
