@@ -7,19 +7,15 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from controller import bundles, reference
+from controller import bundles
 from controller.api import create_app
 from controller.auth import create_token, create_user
-from controller.cli import app
-from controller.compiler import compile_all
-from controller.db import Database
 from controller.models import Gateway, SecretAudit
 from controller.settings import Settings, get_settings
 from tests import tlscerts
+from tests.controller.cli_world import compiled_reference_db, run
 
-runner = CliRunner()
 GW = "gw-toretsk-1"
 BROKER = "mqtts://127.0.0.1:8883"
 
@@ -31,22 +27,7 @@ def certs(tmp_path_factory):
 
 @pytest.fixture
 def db(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'c.db'}"
-    monkeypatch.setenv("CITYGATE_DATABASE_URL", url)
-    monkeypatch.setenv("CITYGATE_BROKER", "embedded")
-    monkeypatch.delenv("CITYGATE_BROKER_CA", raising=False)
-    get_settings.cache_clear()
-    database = Database(url)
-    database.upgrade()
-    with database.session() as s:
-        reference.seed(s)
-        compile_all(s)
-    yield database
-    get_settings.cache_clear()
-
-
-def run(*args):
-    return runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    yield from compiled_reference_db(tmp_path, monkeypatch)
 
 
 def use_ca(monkeypatch, path):

@@ -4,38 +4,17 @@ import json
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from controller import reference
-from controller.cli import app
-from controller.compiler import compile_all
-from controller.db import Database
 from controller.models import Gateway, SecretAudit
-from controller.settings import get_settings
 from protocols import routing
+from tests.controller.cli_world import compiled_reference_db, run
 
-runner = CliRunner()
 BROKER = "mqtt://10.0.0.5:1883"
 
 
 @pytest.fixture
 def db(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'c.db'}"
-    monkeypatch.setenv("CITYGATE_DATABASE_URL", url)
-    monkeypatch.setenv("CITYGATE_BROKER", "embedded")
-    monkeypatch.delenv("CITYGATE_BUNDLE_PUBKEY", raising=False)
-    get_settings.cache_clear()
-    database = Database(url)
-    database.upgrade()
-    with database.session() as s:
-        reference.seed(s)
-        compile_all(s)
-    yield database
-    get_settings.cache_clear()
-
-
-def run(*args):
-    return runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    yield from compiled_reference_db(tmp_path, monkeypatch)
 
 
 def export(tmp_path, gw="gw-toretsk-1"):
