@@ -6,6 +6,8 @@ import asyncio
 import json
 import sys
 
+from machine_fakes import Hw, Store
+
 from gw.calls import CallMachine
 from protocols import routing
 
@@ -110,34 +112,6 @@ class Line:
         self.hangups += 1
         if self.hangup_ms:
             await asyncio.sleep_ms(self.hangup_ms)
-
-
-class Snaps:
-    def __init__(self, turns):
-        self.turns = turns
-
-
-class Store:
-    def __init__(self, turns=None):
-        self.records = []
-        if turns is not None:  # the turns a snapshot brought back over a reboot (gw.counters.Snapshots)
-            self.snaps = Snaps(turns)
-
-    def append(self, rec):
-        rec["seq"] = len(self.records) + 1
-        self.records.append(rec)
-        return rec["seq"]
-
-
-class Hw:
-    def __init__(self):
-        self.bridges = []
-
-    def bridge(self, a, b):
-        self.bridges.append((a, b))
-
-    def unbridge(self, a, b):
-        pass
 
 
 def machine(turns=None):

@@ -6,6 +6,8 @@ import asyncio
 import json
 import sys
 
+from machine_fakes import Hw, Store
+
 from gw import probes as probes_mod
 from gw.calls import CallMachine
 from gw.outbound import Outbound
@@ -87,27 +89,6 @@ class Line:
 
     async def hangup(self):
         self.hangups += 1
-
-
-class Store:
-    def __init__(self):
-        self.records = []
-
-    def append(self, rec):
-        rec["seq"] = len(self.records) + 1
-        self.records.append(rec)
-        return rec["seq"]
-
-
-class Hw:
-    def __init__(self):
-        self.bridges = []
-
-    def bridge(self, a, b):
-        self.bridges.append((a, b))
-
-    def unbridge(self, a, b):
-        pass
 
 
 async def settle(store, n, limit_ms=3000):
