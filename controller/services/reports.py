@@ -12,6 +12,7 @@ needs them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, case, func, literal, select
 
@@ -66,7 +67,7 @@ def counted(s, group: str, interval: str, lo: int | None, hi: int | None, route:
         parts.append((_hours(group), end, hi))
     months = _months(s, first, end) if interval == "month" else None
     for source, a, b in parts:
-        by = months if source[0] is CallDay.day else None
+        by = months if source.at is CallDay.day else None
         for r in _summed(s, source, group, interval, a, b, route, city, by=by):
             cell = cells.setdefault((r["key"], r["start"]), r)
             if cell is not r:
@@ -119,44 +120,54 @@ def _months(s, first: int, end: int | None):
                 else_=literal(starts[-1], BigInteger, literal_execute=True))
 
 
-def _records(group: str, within_s: int | None) -> tuple:
-    """(time column, gateway column, key, where, counted columns) of the call records."""
+class Source(NamedTuple):
+    """What one report query reads: the call records, or the hourly or daily aggregates."""
+    at: Any  # the time column
+    gateway: Any
+    key: Any  # the group's column
+    where: list
+    cols: list  # the counted columns
+    route: Any
+
+
+def _records(group: str, within_s: int | None) -> Source:
+    """The call records as a Source (counted row by row)."""
     cols = [func.count().label("offered")]
     cols += [func.sum(case((Record.outcome == o, 1), else_=0)).label(o) for o in OUTCOMES]
     cols.append(func.coalesce(func.sum(Record.talk_s), 0).label("talk_s"))
     if within_s is not None:
         cols.append(func.sum(case(((Record.outcome == "answered") & (Record.ring_s <= within_s), 1),
                                   else_=0)).label("within"))
-    return Record.at, Record.gateway_id, GROUPS[group], [Record.kind == "call", Record.at.is_not(None)], cols, \
-        Record.route
+    return Source(Record.at, Record.gateway_id, GROUPS[group], [Record.kind == "call", Record.at.is_not(None)], cols,
+                  Record.route)
 
 
-def _aggregate(table, at, group: str) -> tuple:
+def _aggregate(table, at, group: str) -> Source:
     key = {"gateway": table.gateway_id, "route": func.nullif(table.route, ""),
            "target": func.nullif(table.target, ""), "city": City.name}[group]
-    return at, table.gateway_id, key, [], [func.sum(getattr(table, c)).label(c) for c in COUNTS], table.route
+    return Source(at, table.gateway_id, key, [], [func.sum(getattr(table, c)).label(c) for c in COUNTS], table.route)
 
 
-def _hours(group: str) -> tuple:
+def _hours(group: str) -> Source:
     return _aggregate(CallHour, CallHour.hour, group)
 
 
-def _days(group: str) -> tuple:
+def _days(group: str) -> Source:
     return _aggregate(CallDay, CallDay.day, group)
 
 
-def _summed(s, source: tuple, group: str, interval: str, lo: int | None, hi: int | None, route: str | None,
+def _summed(s, source: Source, group: str, interval: str, lo: int | None, hi: int | None, route: str | None,
             city: str | None, shift: int = 0, within_s: int | None = None, by=None) -> list[dict]:
     """One query of `source` (_records, _hours or _days) over [lo, hi), per key and bucket (`by`: the
     bucket's expression, else hours or days by integer division)."""
-    at, gateway, key, where, cols, route_col = source
+    at = source.at
     size = literal(SECONDS[interval], BigInteger, literal_execute=True)
     moved = at + literal(shift, BigInteger, literal_execute=True) if shift else at
     bucket = ((moved // size) * size if by is None else by).label("bucket")
-    key = key.label("key")
-    q = select(key, bucket, *cols).where(*where)
+    key = source.key.label("key")
+    q = select(key, bucket, *source.cols).where(*source.where)
     if group == "city" or city is not None:
-        q = q.outerjoin(Gateway, Gateway.id == gateway).outerjoin(City, City.id == Gateway.city_id)
+        q = q.outerjoin(Gateway, Gateway.id == source.gateway).outerjoin(City, City.id == Gateway.city_id)
     if city is not None:
         q = q.where(City.name == city)
     if lo is not None:
@@ -164,7 +175,7 @@ def _summed(s, source: tuple, group: str, interval: str, lo: int | None, hi: int
     if hi is not None:
         q = q.where(at < hi)
     if route is not None:
-        q = q.where(route_col == route)
+        q = q.where(source.route == route)
     rows = s.execute(q.group_by(key, bucket)).mappings()
     names = COUNTS if within_s is None else (*COUNTS, "within")
     return [{"key": r["key"], "start": int(r["bucket"]), **{c: int(r[c] or 0) for c in names}} for r in rows]
