@@ -10,7 +10,7 @@ import typer
 from rich.table import Table as RichTable
 
 from controller.cli.base import app, console
-from controller.cli.common import _domain_error, _db, _fail, _opt, _print_impact, _when
+from controller.cli.common import _db, _domain_error, _fail, _opt, _print_impact, _when
 from controller.cli.output import CSV_OPTION, JSON_OPTION, Col, emit
 
 # ---------------------------------------------------------------- admin: routes, reports

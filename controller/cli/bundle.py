@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from controller.cli.base import app, console
-from controller.cli.common import _actor, _domain_error, _db, _fail
+from controller.cli.common import _actor, _db, _domain_error, _fail
 
 bundle_app = typer.Typer(help="A gateway's bundle as one signed file, for flashing offline.", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")

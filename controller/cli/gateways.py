@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from controller.cli.base import app, console
-from controller.cli.common import _actor, _domain_error, _db, _fail, _opt, _when
+from controller.cli.common import _actor, _db, _domain_error, _fail, _opt, _when
 from controller.cli.output import CSV_OPTION, JSON_OPTION, Col, emit
 
 gateway_app = typer.Typer(help="The fleet: register gateways, read their state, write their flash bundle.",

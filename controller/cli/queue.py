@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from controller.cli.base import app, console
-from controller.cli.common import _actor, _domain_error, _db, _fail, _when
+from controller.cli.common import _actor, _db, _domain_error, _fail, _when
 from controller.cli.output import CSV_OPTION, JSON_OPTION, Col, emit
 from controller.cli.remote import refused, unreachable
 from controller.services.errors import DomainError

@@ -12,7 +12,7 @@ import typer
 
 from controller.cli.admin import report_app
 from controller.cli.base import app, console
-from controller.cli.common import _domain_error, _db, _fail
+from controller.cli.common import _db, _domain_error, _fail
 from controller.services.errors import DomainError
 
 schedule_app = typer.Typer(help="Scheduled reports (daily, weekly, monthly): CSV + HTML in a folder, a webhook.",

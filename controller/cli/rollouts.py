@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from controller.cli.base import app, console
-from controller.cli.common import _domain_error, _db, _fail, _print_impact, _when
+from controller.cli.common import _db, _domain_error, _fail, _print_impact, _when
 from controller.cli.output import CSV_OPTION, JSON_OPTION, Col, emit
 from controller.cli.remote import refused, unreachable
 
