@@ -23,6 +23,7 @@ RING_LIMIT_S = 120.0  # a caller gives up after this long unanswered
 TALK_LIMIT_S = 600.0  # and hangs up a call nobody ends after this long
 RING_GAP_S = 10.0  # a centre's call that stopped ringing this long ago without NO CARRIER is over
 MATCH_S = 2.0  # a centre answered "at the same time" as the caller's call, within this
+SETTLE_S = 30.0  # truth() waits at most this long for a centre leg of an ended call to end (ATH takes up to 20 s)
 _ids = itertools.count(1)
 
 
@@ -111,6 +112,7 @@ class CentreLine:
         self.legs: list[dict] = []
         self.leg: dict | None = None
         self._lock = threading.Lock()
+        self.ended = threading.Condition(self._lock)  # notified when a leg ends
         self._ring_check: threading.Timer | None = None
         modem.on_urc = self.on_urc
 
@@ -187,6 +189,7 @@ class CentreLine:
         self.leg = None
         if self._ring_check is not None:
             self._ring_check.cancel()
+        self.ended.notify_all()  # every caller of _end holds self._lock
 
 
 class BenchNetwork(base.Network):
@@ -248,7 +251,20 @@ class BenchNetwork(base.Network):
             t["bridge_s"] = (min(end, hit["end"] or end) - max(t["answer"], hit["answer"])) if hit else None
         return t
 
+    def _settle(self) -> None:
+        """Wait until no centre leg that began during an ended inbound call is still open: the caller's modem
+        sees the call end (AT+CLCC) a moment before the centre's own ATH or NO CARRIER closes its leg."""
+        ended = [(c.leg["start"], c.leg["end"]) for c in self.calls if c.leg["end"] is not None]
+        deadline = time.monotonic() + SETTLE_S
+        for line in self.centres.values():
+            def settled(line=line) -> bool:
+                leg = line.leg
+                return leg is None or not any(a <= leg["start"] <= b for a, b in ended)
+            with line.ended:
+                line.ended.wait_for(settled, timeout=max(0.0, deadline - time.monotonic()))
+
     def truth(self) -> list[dict]:
+        self._settle()
         legs = [c.leg for c in self.calls] + [o for c in self.centres.values() for o in c.legs]
         return [self.entry(leg) for leg in sorted(legs, key=lambda leg: leg["start"])]
 

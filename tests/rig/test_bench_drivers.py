@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+import types
 
 import pytest
 
@@ -166,6 +167,33 @@ def test_a_centre_that_never_answers_sees_the_call_go(net):
     finally:
         modem.close()
     assert (leg["result"], leg["detail"], leg["answer"]) == ("no_answer", "cancelled", None)
+
+
+def test_the_truth_waits_for_the_centre_leg_of_a_call_that_ended():
+    """The caller's modem sees the call go (AT+CLCC) a moment before the centre's ATH closes its own leg: the
+    truth read right then must carry the centre's result, not an open leg (bench-in-a-box failed on this in CI)."""
+    line = CentreLine(types.SimpleNamespace(on_urc=None), CENTRE, {BOARD_GSM3: "gsm3"})
+    line.behaviour["no_answer"] = True  # nothing scheduled: the test ends the leg itself
+    bench = BenchNetwork("t", {"gsm1": "+380671110001"}, {}, {CENTRE: line})
+    t0 = time.time()
+    bench.calls.append(types.SimpleNamespace(leg={
+        "id": 1, "dir": "in", "port": "gsm1", "caller": "+380501230001", "start": t0, "answer": t0, "end": t0 + 60,
+        "ended_by": "gateway", "result": "answered", "detail": "answered", "keys": ""}))
+    with line._lock:
+        line._ringing()
+        leg = line.leg
+        leg["port"], leg["answer"] = "gsm3", time.time()
+
+    def centre_hangs_up():
+        with line._lock:
+            line._end("destination", "answered", "answered")
+    late = threading.Timer(0.3, centre_hangs_up)
+    late.start()
+    try:
+        truth = bench.inbound()[0]
+    finally:
+        late.join()
+    assert [(a["port"], a["result"]) for a in truth["attempts"]] == [("gsm3", "answered")], truth
 
 
 # ------------------------------------------------------------ DTMF and errors against a scripted modem
