@@ -8,10 +8,11 @@
    processes of their own, sharing `$share/citygate/...`) beside a bare subscriber that only receives
    and decodes, measured alternately on the same broker; with the CPU seconds each part used
    (controllers with their writers, Mosquitto, PostgreSQL, the simulated fleet);
-3. report: the call report (controller.api.routes.reports) over one year of hourly aggregates for
-   --report-gateways (1,000) gateways, 8.76 M rows of call_hours (target <= 200 ms): by city and by gateway
-   per month over the whole year, over the year less a few hours at each edge, one day by hour; on
-   PostgreSQL, or on a SQLite file with --report-sqlite.
+3. report: the call report (controller.services.reports, what `/reports/calls` answers) over one year of
+   hourly aggregates for --report-gateways (1,000) gateways, 8.76 M rows of call_hours and the daily and
+   monthly sums their triggers keep (target <= 200 ms): by city and by gateway per month over the whole
+   year, over the year less a few hours at each edge, one day by hour; on PostgreSQL, or on a SQLite file
+   with --report-sqlite.
 
 The last line is `key=value` pairs; a part that missed its bound prints `none` with the reason above it.
 
@@ -221,9 +222,10 @@ HOURS_SQL = {  # one route and target per gateway and hour, made by the server i
 
 
 def report_part(broker: Mosquitto, args, tmp: Path) -> dict[str, str]:
-    """The call report over a year of hourly rows (their daily sums, call_days, follow by trigger when the
-    schema has them: migration 0008), on PostgreSQL or with --report-sqlite on a SQLite file."""
-    from controller.api.routes.reports import call_report_data
+    """The call report over a year of hourly rows (their daily and monthly sums, call_days and call_months,
+    follow by trigger when the schema has them: migrations 0008 and 0009), on PostgreSQL or with
+    --report-sqlite on a SQLite file."""
+    from controller.services.reports import call_report_data
 
     year = 8760 * 3600
     start = 1767225600  # 2026-01-01T00:00Z
@@ -233,11 +235,11 @@ def report_part(broker: Mosquitto, args, tmp: Path) -> dict[str, str]:
         t0 = time.monotonic()
         with db.engine.begin() as c:
             c.execute(text(HOURS_SQL[kind]), {"n": n, "start": start, "end": start + year})
-            tables = [t for t in ("call_hours", "call_days") if inspect(c).has_table(t)]
+            tables = [t for t in ("call_hours", "call_days", "call_months") if inspect(c).has_table(t)]
             for table in tables:
                 c.exec_driver_sql(f"ANALYZE {table}")
         rows = n * 8760
-        print(f"  {rows:,} hourly rows written ({' and '.join(tables)}) in {time.monotonic() - t0:.0f} s", flush=True)
+        print(f"  {rows:,} hourly rows written ({', '.join(tables)}) in {time.monotonic() - t0:.0f} s", flush=True)
         shapes = {"all_by_city_month": ("city", "month", start, start + year),
                   "all_by_gateway_month": ("gateway", "month", start, start + year),
                   "edges_by_city_month": ("city", "month", start + 5 * 3600, start + year - 7 * 3600),

@@ -380,3 +380,30 @@ class CallDay(Base):
     denied: Mapped[int] = mapped_column(BigInteger)
     talk_s: Mapped[int] = mapped_column(BigInteger)
     ring_s: Mapped[int] = mapped_column(BigInteger)
+
+
+class CallMonth(Base):
+    """The hourly aggregates summed per gateway, UTC month, route and target, with how many hour rows they are.
+
+    Kept by triggers on call_hours (migration 0009) as call_days is, so a month row always equals its
+    hours; the call report reads whole months here, whole days of partial months from call_days and hours
+    only at a window's ragged edges (a year: 12 rows a gateway, not 365). An hour that is no date is kept
+    under its day (`(hour / 86400) * 86400`), which no reader takes for a month.
+    """
+    __tablename__ = "call_months"
+    __table_args__ = (Index("ix_call_months_month", "month"),)
+    gateway_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # UTC seconds of the month's first day
+    route: Mapped[str] = mapped_column(String(48), primary_key=True)
+    target: Mapped[str] = mapped_column(String(48), primary_key=True)
+    hours: Mapped[int] = mapped_column(Integer)
+    offered: Mapped[int] = mapped_column(BigInteger)
+    answered: Mapped[int] = mapped_column(BigInteger)
+    abandoned: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(BigInteger)
+    rejected: Mapped[int] = mapped_column(BigInteger)
+    after_hours: Mapped[int] = mapped_column(BigInteger)
+    callback: Mapped[int] = mapped_column(BigInteger)
+    denied: Mapped[int] = mapped_column(BigInteger)
+    talk_s: Mapped[int] = mapped_column(BigInteger)
+    ring_s: Mapped[int] = mapped_column(BigInteger)

@@ -2,8 +2,11 @@
 
 A service's calls are those that came in on a port serving it (gateway_services: gateway and port); the
 year is the region's local calendar year, its months, days and hours local too. Counted from the call
-records (the service level needs each call's ring seconds), in SQL, one query per stretch of constant
-UTC offset.
+records, in SQL, one query per stretch of constant UTC offset. No figure here can come from the hourly,
+daily or monthly aggregates (call_hours, call_days, call_months) and stay exact: they are kept per gateway,
+route and centre, not per port, so they cannot tell one service's calls from another's on a gateway that
+serves several (nor count a call that matched no route by its port), and the service level needs each
+call's ring seconds, of which they keep only the sum.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@ reports API, the CLI and the console's Reports page (one place that counts).
 
 Summed in SQL from the hourly aggregates the bridge keeps (`CallHour`) when the window starts and ends on
 whole hours, for day and month buckets from the daily ones (`CallDay`, kept equal to the hours by triggers)
-over the window's whole days, else counted from the call records themselves (`at` = call start, UTC
-seconds); all give the same figures. Buckets are UTC time made by integer division, which SQLite and
-PostgreSQL agree on; months are summed from days (`by_month`), local periods from hours by the page that
-needs them.
+over the window's whole days, and for month buckets from the monthly ones (`CallMonth`, the same) over its
+whole UTC months, else counted from the call records themselves (`at` = call start, UTC seconds); all give
+the same figures. Buckets are UTC time made by integer division, which SQLite and PostgreSQL agree on;
+months of days are named in SQL (`_months`) or summed in Python (`by_month`), local periods from hours by
+the page that needs them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, case, func, literal, select
 
-from controller.models import CallDay, CallHour, City, Gateway, Record
+from controller.models import CallDay, CallHour, CallMonth, City, Gateway, Record
+from controller.services.report_parts import DATE_MAX, FIRST_DAY, month_bucket, plan
 from controller.services.times import parse_time, utc_text
 from protocols.messages import HOUR_COUNTS, OUTCOMES
 
@@ -24,7 +26,7 @@ COUNTS = HOUR_COUNTS[:-1]  # ring_s is kept, not reported
 GROUPS = {"gateway": Record.gateway_id, "route": Record.route, "target": Record.target, "city": City.name,
           "option": Record.option}
 SECONDS = {"hour": 3600, "day": 86400, "month": 86400}
-DATE_MIN, DATE_MAX = -62135596800, 253402300799  # what datetime can name (years 1 to 9999)
+HELD = (*COUNTS, "held")  # with how many hour rows a cell sums
 
 
 def finish(row: dict) -> dict:
@@ -50,43 +52,35 @@ def counted(s, group: str, interval: str, lo: int | None, hi: int | None, route:
     since the aggregates keep only the sum of ring seconds).
 
     Day and month buckets in UTC read the daily aggregates (`CallDay`) for the whole days of the window
-    and the hourly ones only for the hours of the partial days at its edges: the same sums, as triggers
-    keep every day row equal to its hours."""
+    and the hourly ones only for the hours of the partial days at its edges; month buckets read the
+    monthly aggregates (`CallMonth`) for the window's whole months, and a partly covered month as its
+    days and hours inside the window or as its month row less those outside (`report_parts.plan`): the
+    same sums, as triggers keep every day and month row equal to its hours."""
     if within_s is not None or group == "option" or not all(t is None or t % 3600 == 0 for t in (lo, hi)):
         return _summed(s, _records(group, within_s), group, interval, lo, hi, route, city, shift, within_s)
     if interval == "hour" or shift:
         return _summed(s, _hours(group), group, interval, lo, hi, route, city, shift)
-    first, end = whole_days(lo, hi)
-    if first is None:
-        return _summed(s, _hours(group), group, interval, lo, hi, route, city)
+    sources = {"hours": _hours(group), "days": _days(group), "months": _month_rows(group)}
     cells: dict[tuple, dict] = {}
-    parts = [(_days(group), first, end)]
-    if lo is None or lo < first:
-        parts.append((_hours(group), lo, first))
-    if end is not None and end < hi:
-        parts.append((_hours(group), end, hi))
-    months = _months(s, first, end) if interval == "month" else None
-    for source, a, b in parts:
-        by = months if source.at is CallDay.day else None
-        for r in _summed(s, source, group, interval, a, b, route, city, by=by):
-            cell = cells.setdefault((r["key"], r["start"]), r)
-            if cell is not r:
-                for c in COUNTS:
-                    cell[c] += r[c]
-    return list(cells.values())
-
-
-FIRST_DAY = 86400  # before it, SQL's truncating division puts the hours of two UTC days in day 0
-
-
-def whole_days(lo: int | None, hi: int | None) -> tuple[int | None, int | None]:
-    """(first, end): the UTC days [first, end) wholly inside [lo, hi) that the daily aggregates can give
-    (end None: open); (None, None) when there are none."""
-    first = max(FIRST_DAY, -(-lo // 86400) * 86400) if lo is not None else FIRST_DAY
-    end = hi // 86400 * 86400 if hi is not None else None
-    if end is not None and end <= first:
-        return None, None
-    return first, end
+    for part in plan(lo, hi, interval):
+        by = None
+        if part.rows == "months":
+            by = CallMonth.month  # a month row's key is its bucket
+        elif part.rows == "days" and interval == "month":
+            by = _months(s, part.lo, part.hi)
+        for r in _summed(s, sources[part.rows], group, interval, part.lo, part.hi, route, city, by=by, held=True):
+            start = month_bucket(r["start"]) if interval == "month" and by is None else r["start"]
+            cell = cells.get((r["key"], start))
+            if cell is None and part.sign == 1:
+                r["start"] = start
+                cells[(r["key"], start)] = r
+                continue
+            if cell is None:
+                cell = cells[(r["key"], start)] = {"key": r["key"], "start": start, **dict.fromkeys(HELD, 0)}
+            for c in HELD:
+                cell[c] += part.sign * r[c]
+    # a key and bucket whose every hour row was taken away again (a month less its days outside the window)
+    return [cell for cell in cells.values() if cell.pop("held")]
 
 
 MAX_MONTHS = 1200  # more (a window of a hundred years) and the days go up one by one, by_month sums them
@@ -121,13 +115,14 @@ def _months(s, first: int, end: int | None):
 
 
 class Source(NamedTuple):
-    """What one report query reads: the call records, or the hourly or daily aggregates."""
+    """What one report query reads: the call records, or the hourly, daily or monthly aggregates."""
     at: Any  # the time column
     gateway: Any
     key: Any  # the group's column
     where: list
     cols: list  # the counted columns
     route: Any
+    held: Any = None  # how many hour rows the aggregate rows sum (the hours' count, the days' and months' sum)
 
 
 def _records(group: str, within_s: int | None) -> Source:
@@ -145,7 +140,9 @@ def _records(group: str, within_s: int | None) -> Source:
 def _aggregate(table, at, group: str) -> Source:
     key = {"gateway": table.gateway_id, "route": func.nullif(table.route, ""),
            "target": func.nullif(table.target, ""), "city": City.name}[group]
-    return Source(at, table.gateway_id, key, [], [func.sum(getattr(table, c)).label(c) for c in COUNTS], table.route)
+    held = func.count() if table is CallHour else func.sum(table.hours)
+    return Source(at, table.gateway_id, key, [], [func.sum(getattr(table, c)).label(c) for c in COUNTS], table.route,
+                  held.label("held"))
 
 
 def _hours(group: str) -> Source:
@@ -156,16 +153,20 @@ def _days(group: str) -> Source:
     return _aggregate(CallDay, CallDay.day, group)
 
 
+def _month_rows(group: str) -> Source:
+    return _aggregate(CallMonth, CallMonth.month, group)
+
+
 def _summed(s, source: Source, group: str, interval: str, lo: int | None, hi: int | None, route: str | None,
-            city: str | None, shift: int = 0, within_s: int | None = None, by=None) -> list[dict]:
-    """One query of `source` (_records, _hours or _days) over [lo, hi), per key and bucket (`by`: the
-    bucket's expression, else hours or days by integer division)."""
+            city: str | None, shift: int = 0, within_s: int | None = None, by=None, held: bool = False) -> list[dict]:
+    """One query of `source` (_records, _hours, _days or _month_rows) over [lo, hi), per key and bucket
+    (`by`: the bucket's expression, else hours or days by integer division)."""
     at = source.at
     size = literal(SECONDS[interval], BigInteger, literal_execute=True)
     moved = at + literal(shift, BigInteger, literal_execute=True) if shift else at
     bucket = ((moved // size) * size if by is None else by).label("bucket")
     key = source.key.label("key")
-    q = select(key, bucket, *source.cols).where(*source.where)
+    q = select(key, bucket, *source.cols, *([source.held] if held else [])).where(*source.where)
     if group == "city" or city is not None:
         q = q.outerjoin(Gateway, Gateway.id == source.gateway).outerjoin(City, City.id == Gateway.city_id)
     if city is not None:
@@ -176,22 +177,23 @@ def _summed(s, source: Source, group: str, interval: str, lo: int | None, hi: in
         q = q.where(at < hi)
     if route is not None:
         q = q.where(source.route == route)
-    rows = s.execute(q.group_by(key, bucket)).mappings()
-    names = COUNTS if within_s is None else (*COUNTS, "within")
-    return [{"key": r["key"], "start": int(r["bucket"]), **{c: int(r[c] or 0) for c in names}} for r in rows]
+    # plain rows from the connection, not the ORM's: a day by gateway and hour is 24,000 of them
+    rows = s.connection().execute(q.group_by(key, bucket)).all()
+    fields = ("key", "start", *(COUNTS if within_s is None else (*COUNTS, "within")), *(["held"] if held else []))
+    return [dict(zip(fields, (r[0], int(r[1]), *[int(v or 0) for v in r[2:]]), strict=True)) for r in rows]
 
 
 def by_month(rows: list[dict]) -> list[dict]:
     """Day rows -> UTC month rows (a day that is no date stays its own bucket)."""
     months: dict[tuple, dict] = {}
     for r in rows:
-        start = r["start"]
-        if DATE_MIN <= start <= DATE_MAX:
-            t = datetime.fromtimestamp(start, UTC)
-            start = int(datetime(t.year, t.month, 1, tzinfo=UTC).timestamp())
-        names = COUNTS if "within" not in r else (*COUNTS, "within")
-        m = months.setdefault((r["key"], start), {"key": r["key"], "start": start, **dict.fromkeys(names, 0)})
-        for c in names:
+        start = month_bucket(r["start"])
+        m = months.get((r["key"], start))
+        if m is None:  # the row itself becomes its month's (rows summed in SQL are one a month already)
+            months[(r["key"], start)] = r
+            r["start"] = start
+            continue
+        for c in (COUNTS if "within" not in r else (*COUNTS, "within")):
             m[c] += r[c]
     return list(months.values())
 
@@ -220,13 +222,17 @@ def call_report_data(s, group: str, interval: str, from_: int | str | None = Non
     if interval == "month":
         rows = by_month(rows)
     rows.sort(key=lambda r: (r["start"], str(r["key"])))
-    totals: dict = {}
+    per_key: dict = {}
     for r in rows:
-        t = totals.setdefault(r["key"], {"key": r["key"], **dict.fromkeys(names, 0)})
-        for c in names:
-            t[c] += r[c]
+        per_key.setdefault(r["key"], []).append(r)
+    totals = {k: {"key": k, **{c: sum(r[c] for r in mine) for c in names}} for k, mine in per_key.items()}
+    names_of: dict[int, str | None] = {}  # a period's name, made once per bucket, not once per row
     for r in rows:
-        r["period"] = period(r["start"], interval)
+        start = r["start"]
+        name = names_of.get(start, names_of)
+        if name is names_of:
+            name = names_of[start] = period(start, interval)
+        r["period"] = name
         finish(r)
     return {"group": group, "interval": interval, "from": lo, "to": hi, "within_s": within_s, "rows": rows,
             "totals": [finish(t) for t in sorted(totals.values(), key=lambda t: str(t["key"]))]}

@@ -13,7 +13,8 @@ from sqlalchemy import select, text
 from controller import migrate, reference
 from controller.ingest.records import write_batch
 from controller.models import CallDay, CallHour, Gateway
-from controller.services.reports import COUNTS, by_month, call_report_data, whole_days
+from controller.services.report_parts import whole_days
+from controller.services.reports import COUNTS, by_month, call_report_data
 from protocols import messages
 from tests.controller.databases import KINDS, scratch_database
 

@@ -42,7 +42,7 @@ def downgrade(db: Database, to: str) -> None:
         command.downgrade(cfg, to)
 
 
-HEAD = "0008"
+HEAD = "0009"
 
 
 def indexes(db: Database, table: str) -> set[str]:
