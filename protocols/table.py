@@ -305,15 +305,17 @@ def _routes(src, targets, shared, calendars, menus, packer):
     i = 0
     for r in src.elements("routes"):
         path = item("routes", i)
-        fields = _route(checks.typed(r, path, dict), path, targets, shared, calendars, menus, packer)
-        del r
+        rid, ids, when, rest = _route(checks.typed(r, path, dict), path, targets, shared, calendars, menus,
+                                      packer)
+        del r  # with the caller prefixes staged, the parsed route can go before they are placed
         if _SMALL_HEAP:
             gc.collect()
-        j = _earlier(routes, fields[0], seen)
+        caller, span = packer.place()
+        j = _earlier(routes, rid, seen)
         if j >= 0:
             raise TableError(at(path, "id"), "duplicates the id of routes[%d]" % j)
-        routes.add(*fields)
-        del fields
+        routes.add(rid, caller, span, ids, when, rest)
+        del ids, when, rest
         i += 1
     if _SMALL_HEAP:
         gc.collect()
@@ -535,8 +537,8 @@ def _route(r, path, targets, shared, calendars, menus, packer):
             _one(shared, _action(r, "after_hours", path, targets, True)), _route_closed(r, path, calendars, shared),
             menu)
     when = None if start is None and until is None else (start, until)
-    caller, span = packer.add(callers)
-    return rid, caller, span, ids, when, rest  # Routes.add's fields: it keeps one copy of each ids, when, rest
+    packer.stage(callers)  # placed by _routes once the parsed route is gone
+    return rid, ids, when, rest  # Routes.add's fields: it keeps one copy of each ids, when, rest
 
 
 def _one(shared, action):
