@@ -130,26 +130,19 @@ def _fill(out, i, prefixes):
 def keys(caller, lengths):
     """[(n, FF + pack(caller[:n]) + FF)] for the table's prefix lengths n, longest first, where caller[:n]
     could be a prefix ("+" only first, then digits): a key then matches in a span only where one prefix
-    equals caller[:n]. Made through bytes.fromhex ("+" as "a", the pad as "b"): a few objects a length."""
+    equals caller[:n]. Made on every call, through bytes.fromhex ("+" as "a", the pad as "b"): a few
+    objects a length and two string scans, the least a call pays for packed prefixes."""
     if not lengths:
         return ()
-    if caller.startswith("+"):
-        digits = caller[1:]
-        text = "ffa" + digits  # text[2 + i] is caller[i]'s nibble
-    else:
-        digits = caller
-        text = "ff" + caller
     m = len(caller)
-    if not digits.isdigit() or (_UNICODE and not digits.isascii()):
+    if caller.strip("+0123456789") or caller.rfind("+") > 0:  # anything but ASCII digits after a first "+"
         m = _packable(caller)
+    text = caller.replace("+", "ffa", 1) if caller.startswith("+") else "ff" + caller  # text[2 + i]: caller[i]
     out = []
     for n in lengths:
         if n <= m:
             out.append((n, bytes.fromhex(text[:n + 2] + ("bff" if n & 1 else "ff"))))
     return out
-
-
-_UNICODE = hasattr(str, "isascii")  # CPython: str.isdigit takes any Unicode digit, bytes.fromhex does not
 
 
 def _packable(caller):
