@@ -13,6 +13,7 @@ the page that needs them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, case, cast, func, literal, select
@@ -229,7 +230,9 @@ def call_report_data(s, group: str, interval: str, from_: int | str | None = Non
     per_key: dict = {}
     for r in rows:
         per_key.setdefault(r["key"], []).append(r)
-    totals = {k: {"key": k, **{c: sum(r[c] for r in mine) for c in names}} for k, mine in per_key.items()}
+    figures = itemgetter(*names)  # each key's column sums in C: 24,000 rows by gateway and hour add up fast
+    totals = {k: {"key": k, **dict(zip(names, map(sum, zip(*map(figures, mine), strict=True)), strict=True))}
+              for k, mine in per_key.items()}
     names_of: dict[int, str | None] = {}  # a period's name, made once per bucket, not once per row
     for r in rows:
         start = r["start"]
