@@ -26,6 +26,7 @@ class Device:
         self.frozen, self.cfun_recovers, self.booting = False, True, False
         self.t_boot = time.monotonic()
         self.leg = None
+        self.read_ns = 0  # time.monotonic_ns() when the last read from the firmware returned
         self.defaults()
 
     @property
@@ -49,6 +50,7 @@ class Device:
 
     def on_readable(self) -> None:
         data = self.pty.read()
+        self.read_ns = time.monotonic_ns()
         if data is None or self.booting:
             return
         self.pty.inbuf += data

@@ -41,6 +41,10 @@ class Leg:
     prompts: list = field(default_factory=list)  # inbound: what the board's modem played while it was up
     keys: str = ""  # inbound: the DTMF keys the board's modem heard (and reported) from the caller
     on_answer: Callable | None = None  # inbound: what happens once it is picked up (the caller's key presses)
+    # time.monotonic_ns() at the UART (pty master): inbound, right before its first caller id (+CLIP) was written;
+    # outbound, when the read that brought its ATD line returned (bench/firmware_bench.py's host-side figure)
+    clip_ns: int | None = None
+    atd_ns: int | None = None
 
     def after(self, loop: PtyLoop, delay: float, fn, *args) -> Timer:
         """fn(*args) on the loop after `delay` s, unless the leg ends first."""
@@ -119,10 +123,10 @@ class Ledger:
              "bridge": partner.id if partner is not None else None}
         if leg.dir == "out":
             d.update(number=leg.number, result=out_result(leg), inbound=self._owner(leg),
-                     bridged_to=partner.number if partner is not None else None)
+                     bridged_to=partner.number if partner is not None else None, atd_ns=leg.atd_ns)
             return d
         outs = [x for x in (self._index[i] for i in leg.near) if self._owner(x) == leg.id]
-        d.update(caller=leg.number, result=leg.detail if leg.state == "ended" else leg.state,
+        d.update(caller=leg.number, clip_ns=leg.clip_ns, result=leg.detail if leg.state == "ended" else leg.state,
                  prompts=[dict(p) for p in leg.prompts], keys=leg.keys,
                  answered_by=partner.number if partner is not None else None,
                  bridge_s=round(_overlap(leg, partner), 3) if partner is not None else 0.0,

@@ -183,6 +183,7 @@ class Modem(Device):
             self.reply("NO CARRIER")
             return
         leg = self.operator.dial(self, number)
+        leg.atd_ns = self.read_ns
         self.reply("OK")
         self._clcc(leg)
 
@@ -206,6 +207,8 @@ class Modem(Device):
         self.urc("+CRING: VOICE" if self.crc else "RING")
         if self.clip:
             kind = 145 if leg.number.startswith("+") else 129
+            if leg.clip_ns is None:
+                leg.clip_ns = time.monotonic_ns()
             self.urc('+CLIP: "%s",%d%s' % (leg.number, kind, self.clip_tail))
         leg.after(self.loop, RING_EVERY_S, self.ring, leg)
 

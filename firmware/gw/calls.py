@@ -9,6 +9,7 @@ always releases both legs. Every inbound call ends as exactly one record.
 """
 
 import asyncio
+import time
 
 from gw.callwait import collect_idle as _collect_idle, race as _race, wait_any as _wait_any  # noqa: F401
 from protocols import routing
@@ -29,10 +30,13 @@ class _Call:
         self.far_gone = asyncio.Event()
         self.out = None  # the outbound line while dialling or talking
         self.out_target = None  # the target id it dials
-        self.releasing = False
+        self.releasing = 0  # 1: its record stored, its legs being released; 2: its own line's hang-up sent too
         self.released = asyncio.Event()
         self.answered = False  # the caller's leg is up (a menu answers it before any target does)
         self.menu = None  # the gw.menu.MenuSession collecting this caller's key
+        # (table, decision, target id or None) when decided as it rang, the target's ATD then written (_dial_at_once)
+        self.rang = None
+        self.stamps = None  # time.ticks_us() when the +CLIP was read and the first ATD written (_latency)
 
 
 class CallMachine:
@@ -64,9 +68,15 @@ class CallMachine:
             if busy is not None and not busy.releasing:
                 self.log("calls: ring on busy line " + line.name + " ignored")
                 return
-            self.log("calls: %s rings from %s" % (line.name, arg))
             call = _Call(line, arg, self.clock.now(), self.clock.ms())
             self.by_line[line.name] = call  # line events now belong to the new call
+            # the last call on this line is done with it (its hang-up sent: rings before its OK are not reported)
+            if busy is None or busy.releasing == 2:
+                try:
+                    self._dial_at_once(call)
+                except Exception as e:  # a bug here must not lose the call: _run decides again
+                    call.rang = None
+                    self.log("calls: dial at once: %r" % e)
             asyncio.create_task(self._run(call, busy))
         elif event == "hangup":
             call = self.by_line.get(line.name)
@@ -87,7 +97,36 @@ class CallMachine:
             self.store.append({"t": "alarm", "at": self.clock.now(), "code": code, "detail": detail,
                                "port": line.name})
 
+    def _dial_at_once(self, call):
+        """Decide and write the first target's ATD here, in the line reader's task, as the +CLIP is read: no other
+        task runs before it (issue 14: +CLIP to ATD within the ATD line's own UART time). When the first target
+        cannot be dialled at once (its line busy, its UART in a command, a menu route), _run goes the long way."""
+        table = self.table_ref()
+        if table is None:
+            return
+        d = self._decide(call, table)
+        call.rang = (table, d, None)
+        if (d.action != "dial" and d.action != "forward") or not d.targets:
+            return
+        tid = d.targets[0]
+        target = table.targets[tid]
+        if target.denied or table.is_denied(target.number):
+            return
+        if target.max_calls is not None and self.busy.get(tid, 0) >= target.max_calls:
+            return
+        out = self._free_line(target.via)
+        if out is not None and hasattr(out, "dial_now") and out.dial_now(target.number):
+            call.rang = (table, d, tid)
+            self._claim(call, out, tid)
+
+    def _decide(self, call, table, keys=None):
+        d = routing.decide(table, call.line.name, call.caller, call.start, busy=self.busy, turn=self.turns, keys=keys)
+        if d.turn_key is not None and d.action != "menu":  # the next call on this route (or option) starts one on
+            _advance(self.turns, d.turn_key)
+        return d
+
     async def _run(self, call, previous=None):
+        self.log("calls: %s rings from %s" % (call.line.name, call.caller))
         if previous is not None:  # a new call right after ATH: let the last one finish releasing first
             await previous.released.wait()
         rec = {"t": "call", "start": call.start, "port": call.line.name, "caller": call.caller, "route": None,
@@ -99,7 +138,7 @@ class CallMachine:
             self.log("calls: error " + repr(e))
             rec["outcome"], rec["reason"] = "failed", "failed"
         finally:
-            call.releasing = True
+            call.releasing = 1
             if rec["outcome"] != "answered":
                 rec["ring_s"] = self._secs(call.t0)
             self.calls += 1
@@ -107,21 +146,23 @@ class CallMachine:
             self.store.append(rec)
             await self._release(call)
             call.released.set()
-            self.log("calls: %s from %s: %s (%s) via %s" % (rec["port"], rec["caller"], rec["outcome"],
-                                                           rec["reason"], rec["target"]))
+            self.log("calls: %s from %s: %s (%s) via %s%s" % (rec["port"], rec["caller"], rec["outcome"],
+                                                             rec["reason"], rec["target"], _latency(call)))
             if self.on_record:
                 self.on_record(rec)
             if not self.by_line:
                 _collect_idle()
 
     async def _route(self, call, rec):
-        # No await from here to the ATD but the dial's own write: the clock is the board's (gw.clock, set
-        # by network time off this path), the decision is made once, with every route's turn at hand.
-        table = self.table_ref()
-        if table is None:
-            rec["reason"] = "no_route"
-            return
-        d = routing.decide(table, call.line.name, call.caller, call.start, busy=self.busy, turn=self.turns)
+        # The decision is made once, with every route's turn at hand, and the clock is the board's (gw.clock, set
+        # by network time off this path): as the call rang (_dial_at_once), else here.
+        table, d, _ = call.rang or (None, None, None)
+        if d is None:
+            table = self.table_ref()
+            if table is None:
+                rec["reason"] = "no_route"
+                return
+            d = self._decide(call, table)
         if d.action == "menu":  # answer, play the prompt, collect a key; then decide with it
             from gw import menu  # loaded with the first menu call: no heap for it on boards without menus
 
@@ -133,10 +174,10 @@ class CallMachine:
                 if keys:
                     rec["option"] = d.option
                 return
+            if d.turn_key is not None:
+                _advance(self.turns, d.turn_key)
         if d.option is not None:
             rec["option"] = d.option
-        if d.turn_key is not None:  # the next call on this route (or menu option) starts one target on
-            _advance(self.turns, d.turn_key)
         rec["route"], rec["reason"] = d.route, d.reason
         if d.action == "dial" or d.action == "forward":
             if await self._dial_in_order(call, rec, table, d.targets):
@@ -171,22 +212,29 @@ class CallMachine:
     async def _dial_in_order(self, call, rec, table, tids):
         """Try each target; True when one answered and the call was bridged to its end."""
         for tid in tids:
-            if call.caller_gone.is_set():
+            started = not rec["attempts"] and call.rang is not None and call.rang[2] == tid  # ATD out as it rang
+            if call.caller_gone.is_set() and not started:
                 rec["outcome"], rec["reason"] = "abandoned", "caller_hangup"
                 return False
             target = table.targets[tid]
-            if target.denied or table.is_denied(target.number):
-                continue  # the table check again, right before dialling: never dial a denied number
-            cap = target.max_calls
-            if cap is not None and self.busy.get(tid, 0) >= cap:
-                continue
-            out = self._free_line(target.via) or await self._line_after_release(target.via)
-            if out is None:
-                rec["reason"] = "all_busy"
-                continue
+            if started:
+                out = call.out  # checked and claimed by _dial_at_once
+            else:
+                if target.denied or table.is_denied(target.number):
+                    continue  # the table check again, right before dialling: never dial a denied number
+                cap = target.max_calls
+                if cap is not None and self.busy.get(tid, 0) >= cap:
+                    continue
+                out = self._free_line(target.via) or await self._line_after_release(target.via)
+                if out is None:
+                    rec["reason"] = "all_busy"
+                    continue
             rec["attempts"] += 1
             rec["target"] = tid
-            result = await self._attempt(call, out, tid, target)
+            result = await self._attempt(call, out, tid, target, started)
+            if rec["attempts"] == 1:
+                atd_us = getattr(out, "atd_us", None)
+                call.stamps = None if atd_us is None else (getattr(call.line, "ring_us", 0), atd_us)
             rec["tries"].append([tid, result])
             if result == "answered":
                 rec["outcome"], rec["reason"] = "answered", "ok"
@@ -227,15 +275,22 @@ class CallMachine:
                 return self._free_line(via)
         return None
 
-    async def _attempt(self, call, out, tid, target):
-        """Dial one target while watching the caller; 'abandoned' if the caller left first."""
+    def _claim(self, call, out, tid):  # `out` dials `tid` for `call`
         call.out, call.out_target = out, tid
         call.far_gone = asyncio.Event()
         self.by_line[out.name] = call
         self.busy[tid] = self.busy.get(tid, 0) + 1
+
+    async def _attempt(self, call, out, tid, target, started=False):
+        """Dial one target while watching the caller; 'abandoned' if the caller left first. `started`: its ATD was
+        written as the call rang (_dial_at_once), the line already claimed."""
+        if not started:
+            self._claim(call, out, tid)
         # the dial's task runs next: its ATD is written on its first step (a dial inside this task would take
         # the stray cancellations of its wait_for timers into the rest of the call)
-        result = await _race(asyncio.create_task(out.dial(target.number, target.ring_timeout_s)), call.caller_gone)
+        dialling = out.dial(target.number, target.ring_timeout_s, started=True) if started else \
+            out.dial(target.number, target.ring_timeout_s)
+        result = await _race(asyncio.create_task(dialling), call.caller_gone)
         if result is None:
             await out.hangup()
             return "abandoned"
@@ -262,9 +317,19 @@ class CallMachine:
         if call.out is not None and self.by_line.get(call.out.name) is call:
             await call.out.hangup()
             self._done_with(call.out, call.out_target)
+        call.releasing = 2
         await call.line.hangup()
         if self.by_line.get(call.line.name) is call:
             del self.by_line[call.line.name]
+
+
+def _latency(call):
+    """The firmware's own +CLIP -> first ATD (bench/firmware_bench.py reads it, with both ticks_us stamps, from
+    the console: on the unix port ticks_us is the host's CLOCK_MONOTONIC, so it lines up with the emulator's)."""
+    if call.stamps is None:
+        return ""
+    ring_us, atd_us = call.stamps
+    return "; clip_atd_us=%d clip_read_us=%d atd_write_us=%d" % (time.ticks_diff(atd_us, ring_us), ring_us, atd_us)
 
 
 def _advance(turns, key):

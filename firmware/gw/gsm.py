@@ -60,14 +60,27 @@ class GsmLine(LineDriver):
         self._pending_cmd, self._pending_prefix, self._pending_final, self._pending_lines = None, None, None, []
         self._alarmed = False  # "modem_recovered" owed
         self.pdd_ms, self._atd_t0, self._stop_alert = None, 0, False  # post-dial delay; ATD sent at; a probe's dial
+        self.sent_us, self.atd_us = 0, None  # time.ticks_us() after the last command's write; the last dial's ATD
+        # commands holding or awaiting _lock (0: dial_now may take it at once); an ATD dial_now wrote, not yet
+        # taken over by its dial() (a hang-up ends it if that dial never runs)
+        self._users, self._sent_open = 0, False
 
-    async def cmd(self, text, expect=None, timeout_ms=None):
-        """Send `text`, return its info lines starting with `expect` ("" = any non-URC line); ModemError."""
-        async with self._lock:
-            self._pending_lines, self._pending_prefix, self._pending_final, self._pending_cmd = [], expect, None, text
-            self._done.clear()
+    async def cmd(self, text, expect=None, timeout_ms=None, sent=False):
+        """Send `text`, return its info lines starting with `expect` ("" = any non-URC line); ModemError.
+        `sent`: dial_now() wrote it already and holds the lock: wait for its answer only."""
+        if sent:
+            self._sent_open = False
+        else:
+            self._users += 1
             try:
-                self._w.write(text.encode() + b"\r")
+                await self._lock.acquire()
+            except BaseException:  # cancelled while waiting for the lock
+                self._users -= 1
+                raise
+        try:
+            try:
+                if not sent:
+                    self._send(text, expect)
                 await self._w.drain()
                 await asyncio.wait_for_ms(self._done.wait(), timeout_ms or self.timeout_ms)
             except (asyncio.TimeoutError, OSError) as e:
@@ -79,12 +92,26 @@ class GsmLine(LineDriver):
             if self._pending_final != "OK":
                 raise ModemError("%s: %s" % (text, self._pending_final))
             return self._pending_lines
+        finally:
+            self._lock.release()
+            self._users -= 1
 
-    async def _try(self, text, expect=None, timeout_ms=None):  # cmd() that logs failures and returns None
+    def _send(self, text, expect):  # the lock held
+        self._pending_lines, self._pending_prefix, self._pending_final, self._pending_cmd = [], expect, None, text
+        self._done.clear()
+        self._w.write(text.encode() + b"\r")
+        self.sent_us = time.ticks_us()
+
+    async def _try(self, text, expect=None, timeout_ms=None, sent=False):  # cmd() that logs failures, returns None
         try:
-            return await self.cmd(text, expect, timeout_ms)
+            return await self.cmd(text, expect, timeout_ms, sent)
         except ModemError as e:
             self.log("%s: %s" % (self.name, e))
+
+    def _end_sent(self):  # dial_now's ATD whose dial() never ran: no answer awaited, the lock given back
+        self._sent_open, self._pending_cmd = False, None
+        self._lock.release()
+        self._users -= 1
 
     def _line(self, text, clean):
         try:
@@ -153,7 +180,7 @@ class GsmLine(LineDriver):
             return  # a waiting call while this line is busy: one call per line
         self._ring_t, self._num = now, self._num or number
         if self._num and not self._rung:  # caller id known: reported now, not at the ring watch's next look
-            self._report_ring()
+            self._report_ring(self._read_at[0])
 
     def _clcc(self, f):
         idx, mt, stat, mode, mpty = [int(x) for x in f[:5]]  # ValueError when truncated
@@ -191,6 +218,9 @@ class GsmLine(LineDriver):
         return True
 
     async def hangup(self):
+        if self._sent_open:
+            self._end_sent()
+            self._st = IDLE
         if self._st != DIALLING:
             self._st, self._gen = IDLE, self._gen + 1
         self._dial_done("failed")  # a dial() in progress returns and releases its attempt
@@ -200,16 +230,48 @@ class GsmLine(LineDriver):
         if gen == self._gen:  # else a newer call overtook this deferred release
             await self._try("ATH", None, self.call_cmd_ms)
 
-    async def dial(self, number, ring_timeout_s, until_alerting=False):
-        """-> answered | busy | no_answer | failed; `pdd_ms`: ATD to alerting (None: none seen). A probe's dial
-        (`until_alerting`) ends "ringing" at alerting (then hung up), "unreachable" when released before it."""
+    def _dial_setup(self, number, until_alerting):  # False: cannot dial now
         if not _dialable(number) or self._st != IDLE or not self.ready:
-            return "failed"
-        self._st, self._dial_result, self._gen, res, t0 = DIALLING, None, self._gen + 1, None, self._ms()
+            return False
+        self._st, self._dial_result, self._gen = DIALLING, None, self._gen + 1
         self._dial_event.clear()
-        self.pdd_ms, self._atd_t0, self._stop_alert = None, t0, until_alerting
+        self.pdd_ms, self._atd_t0, self._stop_alert, self.atd_us, self.sent_us = None, self._ms(), until_alerting, \
+            None, None
+        return True
+
+    def dial_now(self, number):
+        """Write `ATD<number>;` at once, from the caller's task (the call machine's, on the +CLIP: no task switch
+        before it), if the line can dial and no command holds or awaits the UART; True if written, then
+        `dial(number, ring_timeout_s, started=True)` follows it (or `hangup()` ends it)."""
+        if self._users or not self._dial_setup(number, False):
+            return False
+        acquiring = self._lock.acquire()  # free (no user): done at its first step, without yielding
         try:
-            if await self._try("ATD%s;" % number, None, self.call_cmd_ms) is None:
+            acquiring.send(None)
+        except StopIteration:
+            pass
+        self._users, self._sent_open = 1, True
+        try:
+            self._send("ATD%s;" % number, None)
+        except OSError:
+            self._end_sent()
+            self._st = IDLE
+            return False
+        return True
+
+    async def dial(self, number, ring_timeout_s, until_alerting=False, started=False):
+        """-> answered | busy | no_answer | failed; `pdd_ms`: ATD to alerting (None: none seen). A probe's dial
+        (`until_alerting`) ends "ringing" at alerting (then hung up), "unreachable" when released before it.
+        `started`: dial_now(number) wrote the ATD."""
+        if started and not self._sent_open:  # a hang-up ended it before this ran
+            return "failed"
+        if not started and not self._dial_setup(number, until_alerting):
+            return "failed"
+        res, t0 = None, self._atd_t0
+        try:
+            ok = await self._try("ATD%s;" % number, None, self.call_cmd_ms, started) is not None
+            self.atd_us = self.sent_us  # None: the ATD was never written
+            if not ok:
                 self._dial_done("failed")
                 until_alerting = False  # never dialled: our failure, not the number's
             await wait_event(self._dial_event, ring_timeout_s * 1000 - time.ticks_diff(self._ms(), t0))
