@@ -9,7 +9,9 @@ call_days, which no reader takes for a month.
 
 Triggers on call_hours apply every insert, update and delete to call_months in the same transaction, as
 0008's do to call_days, so whoever writes an hour (the ingest upsert, a late record, a repair by hand)
-the months never disagree with the hours; a month row goes when its last hour row goes.
+the months never disagree with the hours; a month row goes when its last hour row goes. Row-level on
+both databases (see _pg_function); a statement that changes many hours takes their month rows' locks in
+its rows' order.
 
 Revision ID: 0009
 Revises: 0008
@@ -27,8 +29,6 @@ COUNTS = ("offered", "answered", "abandoned", "failed", "rejected", "after_hours
 KEY = ("gateway_id", "month", "route", "target")
 COLS = ", ".join((*KEY, "hours", *COUNTS))
 DATE_MAX = 253402300799  # 9999-12-31T23:59:59Z
-PG_TRIGGERS = {"insert": "NEW TABLE AS new_rows", "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-               "delete": "OLD TABLE AS old_rows"}
 
 
 def month_of(hour: str, postgresql: bool) -> str:
@@ -44,56 +44,57 @@ def _upsert(select: str) -> str:
             + ", ".join(f"{c} = call_months.{c} + excluded.{c}" for c in ("hours", *COUNTS)))
 
 
+def _add(row: str, sign: str, postgresql: bool) -> str:
+    """Add (sign '') or take away (sign '-') one hour row, OLD or NEW, to its month row."""
+    values = (f"{row}.gateway_id, {month_of(row + '.hour', postgresql)}, {row}.route, {row}.target, {sign}1, "
+              + ", ".join(f"{sign}{row}.{c}" for c in COUNTS))
+    return _upsert(f"SELECT {values} WHERE true")
+
+
+def _steps(postgresql: bool) -> tuple[str, str, str]:
+    """(same_row, in_place, gone): the test that an update changed only counts (the ingest's upsert; it
+    takes no month), the month row's update in place, and the removal of a month row left with no hours.
+    An hour moved by hand, even within its month, goes out of the old month row and into the new one."""
+    where_old = (f"gateway_id = OLD.gateway_id AND month = {month_of('OLD.hour', postgresql)} "
+                 "AND route = OLD.route AND target = OLD.target")
+    same_row = ("OLD.gateway_id = NEW.gateway_id AND OLD.hour = NEW.hour AND OLD.route = NEW.route "
+                "AND OLD.target = NEW.target")
+    in_place = ("UPDATE call_months SET " + ", ".join(f"{c} = {c} + NEW.{c} - OLD.{c}" for c in COUNTS)
+                + f" WHERE {where_old}")
+    return same_row, in_place, f"DELETE FROM call_months WHERE {where_old} AND hours = 0"
+
+
 def _pg_function() -> str:
-    """One statement-level function: the statement's transition tables folded in one ordered upsert."""
-    month = month_of("hour", True)
-
-    def rows(table: str, sign: str) -> str:
-        return (f"SELECT gateway_id, {month} AS month, route, target, {sign}1 AS hours, "
-                + ", ".join(f"{sign}{c} AS {c}" for c in COUNTS) + f" FROM {table}")
-
-    folded = ("SELECT gateway_id, month, route, target, sum(hours), " + ", ".join(f"sum({c})" for c in COUNTS)
-              + " FROM ({}) AS m GROUP BY gateway_id, month, route, target "
-              "ORDER BY gateway_id, month, route, target")
-    gone = (f"DELETE FROM call_months d USING (SELECT DISTINCT gateway_id, {month} AS month, route, target "
-            "FROM old_rows) o WHERE d.gateway_id = o.gateway_id AND d.month = o.month AND d.route = o.route "
-            "AND d.target = o.target AND d.hours = 0")
-    return f"""CREATE FUNCTION call_months_follow_hours() RETURNS trigger LANGUAGE plpgsql AS $$
+    """A row-level function, the steps of SQLite's triggers. Not statement-level as 0008's: the ingest
+    writes its hours one statement per row (an executemany), and per statement the transition tables
+    halved the hour upserts a second (10,000/s with call_days alone; 4,500/s, row-level 6,500/s)."""
+    same_row, in_place, gone = _steps(True)
+    return f"""CREATE FUNCTION call_months_follow_hour() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    {_upsert(folded.format(rows('new_rows', '')))};
-  ELSIF TG_OP = 'UPDATE' THEN
-    {_upsert(folded.format(rows('new_rows', '') + ' UNION ALL ' + rows('old_rows', '-')))};
+  IF TG_OP = 'UPDATE' AND {same_row} THEN
+    {in_place};
+    RETURN NULL;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    {_add('OLD', '-', True)};
     {gone};
-  ELSE
-    {_upsert(folded.format(rows('old_rows', '-')))};
-    {gone};
+  END IF;
+  IF TG_OP <> 'DELETE' THEN
+    {_add('NEW', '', True)};
   END IF;
   RETURN NULL;
 END $$"""
 
 
 def _sqlite_triggers() -> list[str]:
-    """Row-level triggers (SQLite has no statement-level ones)."""
-    def add(row: str, sign: str) -> str:
-        values = (f"{row}.gateway_id, {month_of(row + '.hour', False)}, {row}.route, {row}.target, {sign}1, "
-                  + ", ".join(f"{sign}{row}.{c}" for c in COUNTS))
-        return _upsert(f"SELECT {values} WHERE true")
-
-    old_month, new_month = month_of("OLD.hour", False), month_of("NEW.hour", False)
-    where_old = (f"gateway_id = OLD.gateway_id AND month = {old_month} AND route = OLD.route "
-                 "AND target = OLD.target")
-    same_month = (f"OLD.gateway_id = NEW.gateway_id AND {old_month} = {new_month} AND OLD.route = NEW.route "
-                  "AND OLD.target = NEW.target")
-    gone = f"DELETE FROM call_months WHERE {where_old} AND hours = 0"
+    """Row-level triggers, the same steps as the PostgreSQL function."""
+    same_row, in_place, gone = _steps(False)
     return [
-        f"CREATE TRIGGER call_months_insert AFTER INSERT ON call_hours BEGIN {add('NEW', '')}; END",
-        f"CREATE TRIGGER call_months_update AFTER UPDATE ON call_hours WHEN {same_month} BEGIN "
-        "UPDATE call_months SET " + ", ".join(f"{c} = {c} + NEW.{c} - OLD.{c}" for c in COUNTS)
-        + f" WHERE {where_old}; END",
-        f"CREATE TRIGGER call_months_move AFTER UPDATE ON call_hours WHEN NOT ({same_month}) BEGIN "
-        f"{add('OLD', '-')}; {gone}; {add('NEW', '')}; END",
-        f"CREATE TRIGGER call_months_delete AFTER DELETE ON call_hours BEGIN {add('OLD', '-')}; {gone}; END",
+        f"CREATE TRIGGER call_months_insert AFTER INSERT ON call_hours BEGIN {_add('NEW', '', False)}; END",
+        f"CREATE TRIGGER call_months_update AFTER UPDATE ON call_hours WHEN {same_row} BEGIN {in_place}; END",
+        f"CREATE TRIGGER call_months_move AFTER UPDATE ON call_hours WHEN NOT ({same_row}) BEGIN "
+        f"{_add('OLD', '-', False)}; {gone}; {_add('NEW', '', False)}; END",
+        f"CREATE TRIGGER call_months_delete AFTER DELETE ON call_hours BEGIN {_add('OLD', '-', False)}; {gone}; END",
     ]
 
 
@@ -118,9 +119,8 @@ def upgrade() -> None:
                "target")
     if postgresql:
         op.execute(_pg_function())
-        for event, tables in PG_TRIGGERS.items():
-            op.execute(f"CREATE TRIGGER call_months_{event} AFTER {event.upper()} ON call_hours "
-                       f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION call_months_follow_hours()")
+        op.execute("CREATE TRIGGER call_months_follow AFTER INSERT OR UPDATE OR DELETE ON call_hours "
+                   "FOR EACH ROW EXECUTE FUNCTION call_months_follow_hour()")
     else:
         for sql in _sqlite_triggers():
             op.execute(sql)
@@ -128,9 +128,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for event in PG_TRIGGERS:
-            op.execute(f"DROP TRIGGER call_months_{event} ON call_hours")
-        op.execute("DROP FUNCTION call_months_follow_hours()")
+        op.execute("DROP TRIGGER call_months_follow ON call_hours")
+        op.execute("DROP FUNCTION call_months_follow_hour()")
     else:
         for event in ("insert", "update", "move", "delete"):
             op.execute(f"DROP TRIGGER call_months_{event}")
