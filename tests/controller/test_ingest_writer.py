@@ -26,9 +26,9 @@ def database(tmp_path, request):
 
 
 def events(first: int, last: int, start: int) -> list[tuple]:
-    """Calls `first`..`last`, all in the hour of `start`: each half its own hour of its own UTC day, so the
-    two writers share no aggregate row, hourly or daily (one would wait for the other's commit there, and
-    see its records after)."""
+    """Calls `first`..`last`, all in the hour of `start`: each half its own hour of its own UTC day and
+    month, so the two writers share no aggregate row, hourly, daily or monthly (one would wait for the
+    other's commit there, and see its records after)."""
     recs = [messages.call_record(q, start + q, "gsm1", "+380671234567", "police-102", "answered",
                                  "mariupol-102", 1, 2, 30, "ok") for q in range(first, last + 1)]
     return [(GW, "events", prepare_events(GW, {"store_id": SID, "records": recs}, now()))]
@@ -44,7 +44,7 @@ def test_the_later_of_two_racing_commits_acks_both_halves(database, monkeypatch,
         out = real(s, items, stats)  # 1..50 written, not committed: the other writer cannot see them
         if not other:  # the first writer's batch only (the second comes through here too)
             other["started"] = True
-            half = events(51, 100, 1780005600 + 86400)
+            half = events(51, 100, 1780005600 + 4 * 86400)  # 2026-06-01T22:00Z; the first half's is May 28th
             t = threading.Thread(target=lambda: other.update(acks=second.write(half, [])[0].acks))
             t.start()
             t.join(30)
