@@ -25,7 +25,7 @@ looks through them). Prints, measured in one run:
 - and that every call produced exactly one record.
 The last line is `key=value` pairs.
 
-    python bench/firmware_bench.py [--calls 1000] [--push-calls 200] [--gap-ms 0]
+    python bench/firmware_bench.py [--calls 1000] [--push-calls 200] [--gap-ms 0] [--table 32k|reference]
 """
 
 from __future__ import annotations
@@ -169,6 +169,14 @@ def push_phase(rig: EmulatedRig, peer: ControllerPeer, calls: int, gap_ms: float
     return applied[0], placed
 
 
+def wait_records(peer: ControllerPeer, n: int) -> None:
+    """Wait for n call records; fewer (a record the board could not store) are reported, not fatal."""
+    try:
+        peer.wait_calls(GW, n, timeout=120)
+    except TimeoutError:
+        print(f"  only {len(peer.calls(GW))} of {n} call records arrived", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=1000)
@@ -177,9 +185,11 @@ def main() -> int:
                     help="wait between one call's end and the next (0: at once, so a call also meets the last one's "
                          "bookkeeping: record to flash, events, collection)")
     ap.add_argument("--deadline-s", type=float, default=3000, help="stop placing calls after this long")
+    ap.add_argument("--table", choices=("32k", "reference"), default="32k",
+                    help="32k: the reference table padded to 32 KiB (issue 14); reference: it alone (1.2 KB)")
     args = ap.parse_args()
 
-    body = bench_table(1)
+    body = bench_table(1) if args.table == "32k" else small_table(1)
     with Mosquitto() as broker, ControllerPeer(broker.url, client_id="bench-controller") as peer:
         rig = EmulatedRig(GW, KEY, broker.url, profile="esp32-2gsm")
         try:
@@ -203,14 +213,14 @@ def main() -> int:
                 if (i + 1) % 100 == 0:
                     print(f"  {i + 1} calls, {time.monotonic() - t0:.0f} s", flush=True)
             soak_s = time.monotonic() - t0
-            peer.wait_calls(GW, placed, timeout=120)
+            wait_records(peer, placed)
             flash1 = rig.flash_stats()
             soak_placed = placed
             soak_state = peer.command(GW, "resend_state") and peer.wait_state(
                 GW, lambda s: s.get("calls", 0) >= placed, timeout=30)
             pushes, push_placed = push_phase(rig, peer, args.push_calls, args.gap_ms)
             placed += push_placed
-            peer.wait_calls(GW, placed, timeout=120)
+            wait_records(peer, placed)
             state = peer.command(GW, "resend_state") and peer.wait_state(
                 GW, lambda s: s.get("calls", 0) >= placed, timeout=30)
             truth = rig.network.truth()
@@ -241,8 +251,9 @@ def main() -> int:
     erases = (flash1["erases"] - flash0["erases"]) / soak_placed
     writes = (flash1["writes"] - flash0["writes"]) / soak_placed
     life_years = rig.flash_blocks * ENDURANCE / max(erases * CALLS_A_DAY, 1e-9) / 365
-    print(f"calls: {placed} in {soak_s:.0f} s, records {len(records)} (exactly one per call: {exact}); table "
-          f"{len(body)} B")
+    lost = console.count("not stored: MemoryError")
+    print(f"calls: {placed} in {soak_s:.0f} s, records {len(records)} (exactly one per call: {exact}; the board "
+          f"logged {lost} it had no heap to store); table {len(body)} B")
     print(f"heap: profile budget {budget} B; -X heapsize={rig.heap} ({total} B) = the budget + the ROMFS image "
           f"({code['image_size']} B, {code['image']} B of heap, not counted below)")
     print(f"  code objects of the boot modules from the image: {code['code']} B ({len(code['modules'])} modules, "
@@ -262,7 +273,8 @@ def main() -> int:
           f"{fmt(column(pushed, 3))}; UART {fmt(column(pushed, 1))}; network {fmt(column(pushed, 0))}")
     print(f"flash per call: {erases:.2f} erases, {writes:.1f} writes (target <= 1 erase); at {CALLS_A_DAY} calls a "
           f"day the {rig.flash_blocks} x 4 KiB partition of {ENDURANCE} cycles lasts {life_years:.0f} years")
-    print(f"calls={placed} records_exact={int(exact)} table_bytes={len(body)} heap_budget={budget} "
+    print(f"calls={placed} records_exact={int(exact)} records_not_stored={lost} table_bytes={len(body)} "
+          f"heap_budget={budget} "
           f"heap_image={code['image']} heap_code={code['code']} heap_low_free={low} heap_peak_used={peak} "
           f"heap_peak_pct={100 * peak / budget:.0f} heap_peak_no_code={peak - code['code']} "
           f"heap_peak_no_code_pct={100 * (peak - code['code']) / budget:.0f} "

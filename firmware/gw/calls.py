@@ -36,10 +36,15 @@ class _Call:
         self.menu = None  # the gw.menu.MenuSession collecting this caller's key
         # (table, decision, target id or None) when decided as it rang, the target's ATD then written (_dial_at_once)
         self.rang = None
-        self.stamps = None  # time.ticks_us() when the +CLIP was read and the first ATD written (_latency)
+        self.stamps = None  # time.ticks_us() when the +CLIP was read and the first ATD written (logged)
 
 
 class CallMachine:
+    # Decide and write the first ATD in the line reader's task as the +CLIP is read (_dial_at_once): off, because on
+    # esp32-2gsm with a 32 KiB table it left no 688 B piece for the outbox's batch write (gw.outbox._read_slot) from
+    # the 7th call on (bench/firmware_bench.py: 217 of 500 records not stored; the long way, none)
+    dial_at_once = False
+
     def __init__(self, lines, store, clock, hw, table_ref, log=print, on_record=None):
         self.lines = lines  # port name -> Line
         self.store = store
@@ -71,7 +76,7 @@ class CallMachine:
             call = _Call(line, arg, self.clock.now(), self.clock.ms())
             self.by_line[line.name] = call  # line events now belong to the new call
             # the last call on this line is done with it (its hang-up sent: rings before its OK are not reported)
-            if busy is None or busy.releasing == 2:
+            if self.dial_at_once and (busy is None or busy.releasing == 2):
                 try:
                     self._dial_at_once(call)
                 except Exception as e:  # a bug here must not lose the call: _run decides again
@@ -104,7 +109,9 @@ class CallMachine:
         table = self.table_ref()
         if table is None:
             return
-        d = self._decide(call, table)
+        d = routing.decide(table, call.line.name, call.caller, call.start, busy=self.busy, turn=self.turns)
+        if d.turn_key is not None and d.action != "menu":  # the next call on this route starts one target on
+            _advance(self.turns, d.turn_key)
         call.rang = (table, d, None)
         if (d.action != "dial" and d.action != "forward") or not d.targets:
             return
@@ -118,12 +125,6 @@ class CallMachine:
         if out is not None and hasattr(out, "dial_now") and out.dial_now(target.number):
             call.rang = (table, d, tid)
             self._claim(call, out, tid)
-
-    def _decide(self, call, table, keys=None):
-        d = routing.decide(table, call.line.name, call.caller, call.start, busy=self.busy, turn=self.turns, keys=keys)
-        if d.turn_key is not None and d.action != "menu":  # the next call on this route (or option) starts one on
-            _advance(self.turns, d.turn_key)
-        return d
 
     async def _run(self, call, previous=None):
         self.log("calls: %s rings from %s" % (call.line.name, call.caller))
@@ -143,7 +144,10 @@ class CallMachine:
                 rec["ring_s"] = self._secs(call.t0)
             self.calls += 1
             # on flash before the legs are released: a power cut during the hang-ups loses no record
-            self.store.append(rec)
+            try:
+                self.store.append(rec)
+            except MemoryError:  # the legs are released all the same (a line left up takes no more calls)
+                self.log("calls: the record of %s not stored: MemoryError" % rec["caller"])
             await self._release(call)
             call.released.set()
             self.log("calls: %s from %s: %s (%s) via %s%s" % (rec["port"], rec["caller"], rec["outcome"],
@@ -162,7 +166,9 @@ class CallMachine:
             if table is None:
                 rec["reason"] = "no_route"
                 return
-            d = self._decide(call, table)
+            d = routing.decide(table, call.line.name, call.caller, call.start, busy=self.busy, turn=self.turns)
+            if d.turn_key is not None and d.action != "menu":
+                _advance(self.turns, d.turn_key)
         if d.action == "menu":  # answer, play the prompt, collect a key; then decide with it
             from gw import menu  # loaded with the first menu call: no heap for it on boards without menus
 
@@ -324,12 +330,12 @@ class CallMachine:
 
 
 def _latency(call):
-    """The firmware's own +CLIP -> first ATD (bench/firmware_bench.py reads it, with both ticks_us stamps, from
-    the console: on the unix port ticks_us is the host's CLOCK_MONOTONIC, so it lines up with the emulator's)."""
-    if call.stamps is None:
+    """The firmware's own +CLIP -> first ATD, and both stamps (bench/firmware_bench.py reads them from the console:
+    on the unix port ticks_us is the host's CLOCK_MONOTONIC, the emulator's clock)."""
+    st = call.stamps
+    if st is None:
         return ""
-    ring_us, atd_us = call.stamps
-    return "; clip_atd_us=%d clip_read_us=%d atd_write_us=%d" % (time.ticks_diff(atd_us, ring_us), ring_us, atd_us)
+    return "; clip_atd_us=%d clip_read_us=%d atd_write_us=%d" % (time.ticks_diff(st[1], st[0]), st[0], st[1])
 
 
 def _advance(turns, key):

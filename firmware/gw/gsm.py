@@ -108,10 +108,6 @@ class GsmLine(LineDriver):
         except ModemError as e:
             self.log("%s: %s" % (self.name, e))
 
-    def _end_sent(self):  # dial_now's ATD whose dial() never ran: no answer awaited, the lock given back
-        self._sent_open, self._pending_cmd = False, None
-        self._lock.release()
-        self._users -= 1
 
     def _line(self, text, clean):
         try:
@@ -180,7 +176,7 @@ class GsmLine(LineDriver):
             return  # a waiting call while this line is busy: one call per line
         self._ring_t, self._num = now, self._num or number
         if self._num and not self._rung:  # caller id known: reported now, not at the ring watch's next look
-            self._report_ring(self._read_at[0])
+            self._report_ring()
 
     def _clcc(self, f):
         idx, mt, stat, mode, mpty = [int(x) for x in f[:5]]  # ValueError when truncated
@@ -218,9 +214,10 @@ class GsmLine(LineDriver):
         return True
 
     async def hangup(self):
-        if self._sent_open:
-            self._end_sent()
-            self._st = IDLE
+        if self._sent_open:  # dial_now's ATD whose dial() never ran: no answer awaited, the lock given back
+            self._sent_open, self._pending_cmd, self._st = False, None, IDLE
+            self._users -= 1
+            self._lock.release()
         if self._st != DIALLING:
             self._st, self._gen = IDLE, self._gen + 1
         self._dial_done("failed")  # a dial() in progress returns and releases its attempt
@@ -254,8 +251,9 @@ class GsmLine(LineDriver):
         try:
             self._send("ATD%s;" % number, None)
         except OSError:
-            self._end_sent()
-            self._st = IDLE
+            self._sent_open, self._pending_cmd, self._st = False, None, IDLE
+            self._users -= 1
+            self._lock.release()
             return False
         return True
 

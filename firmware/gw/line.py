@@ -43,16 +43,13 @@ class LineDriver:
         self._num, self._rung, self._ring_t = None, False, 0  # inbound: caller, "ring" sent, last RING
         self._dial_result, self._dial_event = None, asyncio.Event()  # the dial in progress: its outcome, set once known
         self._junk_t0, self._junk_n = 0, 0  # garbage window: its start, its bad lines
-        # time.ticks_us() of the last UART read, and of the read that brought the ring reported last (the +CLIP):
-        # where the call machine's +CLIP -> ATD figure starts (gw.calls)
-        self._read_at, self.ring_us = [0], 0
+        self.ring_us = 0  # time.ticks_us() when the last call was reported (its +CLIP read): gw.calls' +CLIP -> ATD
 
     def status(self):
         return {"kind": self.kind, "ready": self.ready, "calls": 0 if self._st == IDLE else 1, "garbage": self.garbage}
 
     async def _read(self):
-        await read_lines(self._r, self._line, self._junk, self.log, self._tag, self.line_size, self.idle_ms,
-                         self._read_at)
+        await read_lines(self._r, self._line, self._junk, self.log, self._tag, self.line_size, self.idle_ms)
 
     def _emit(self, event, arg=None):
         if self.listener is None:
@@ -83,9 +80,8 @@ class LineDriver:
         self._st, self._num, self._rung, self._gen = RINGING, None, False, self._gen + 1
         asyncio.create_task(self._ring_watch(self._gen, now))
 
-    def _report_ring(self, read_us=None):
-        """`read_us`: when the line that reports it was read (None: reported now, by the ring watch)."""
-        self._rung, self.ring_us = True, time.ticks_us() if read_us is None else read_us
+    def _report_ring(self):
+        self._rung, self.ring_us = True, time.ticks_us()
         self._emit("ring", self._num)
 
     async def _ring_watch(self, gen, t0):

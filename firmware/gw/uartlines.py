@@ -7,13 +7,11 @@ as a line.
 """
 
 import asyncio
-import time
 
 
-async def read_lines(reader, on_line, on_junk, log, name, size=200, idle_ms=100, read_at=None):
+async def read_lines(reader, on_line, on_junk, log, name, size=200, idle_ms=100):
     """Forever: `on_line(text, clean)` for each line (clean: no noise was cut off its front),
-    `on_junk(raw bytes)` for each bad one. `read_at[0]`: time.ticks_us() when the bytes of the line
-    being handled were read (a preallocated one-item list: no allocation per read)."""
+    `on_junk(raw bytes)` for each bad one."""
     buf, line = bytearray(128), bytearray(size)
     mv = memoryview(line)
     n, over = 0, False
@@ -26,8 +24,6 @@ async def read_lines(reader, on_line, on_junk, log, name, size=200, idle_ms=100,
         if not got:  # a hung-up pty polls readable and reads nothing: do not spin
             await asyncio.sleep_ms(idle_ms)
             continue
-        if read_at is not None:
-            read_at[0] = time.ticks_us()
         for i in range(got):
             c = buf[i]
             if c == 10 or c == 13:  # CR LF, and the CR after an echoed command

@@ -86,7 +86,9 @@ async def check(name):
         await line.start()
     store, hw = Store(), Hw()
     table = routing.load(json.dumps(TABLE))
-    m = CallMachine(lines, store, Clock(), hw, lambda: table, log=lambda *a: logs.append(" ".join(a)))
+    logged = []
+    m = CallMachine(lines, store, Clock(), hw, lambda: table, log=lambda *a: logged.append(" ".join(a)))
+    m.dial_at_once = name != "the_long_way"
     spinner = asyncio.create_task(spin())
     clip = b'\r\nRING\r\n\r\n+CLIP: "+380501",145,"",0,"",0\r\n'
     if name == "answered":
@@ -102,10 +104,25 @@ async def check(name):
         await until(lambda: hw.bridges)
         uarts["gsm1"].feed(b"\r\nNO CARRIER\r\n")
         await until(lambda: not m.by_line)
+    elif name == "the_long_way":  # dial_at_once off (the boards' default): the ATD after the call machine's task ran
+        uarts["gsm1"].feed(clip)
+        await until(lambda: hw.bridges)
+        uarts["gsm1"].feed(b"\r\nNO CARRIER\r\n")
+        await until(lambda: store.records and not m.by_line)
+    elif name == "store_out_of_heap":  # the record's write meets a MemoryError (the outbox's batch, gw.outbox)
+        def append(rec):
+            raise MemoryError("memory allocation failed, allocating 688 bytes")
+
+        store.append = append
+        uarts["gsm1"].feed(clip)
+        await until(lambda: hw.bridges)
+        uarts["gsm1"].feed(b"\r\nNO CARRIER\r\n")
+        await until(lambda: not m.by_line)
+        logs.extend(x for x in logged if "not stored" in x)
     spinner.cancel()
     print(json.dumps({"name": name, "records": store.records, "clip_read_spin": uarts["gsm1"].read_spin,
                       "atd": atd(uarts["gsm2"]), "gsm2": [w[0] for w in uarts["gsm2"].written],
-                      "logs": [x for x in logs if "clip_atd_us=" in x], "lines_in_use": list(m.by_line)}))
+                      "logs": logs + [x for x in logged if "clip_atd_us=" in x], "lines_in_use": list(m.by_line)}))
 
 
 for arg in sys.argv[1:]:
