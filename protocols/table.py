@@ -260,7 +260,7 @@ def _build(src, sha, expect_gateway, newer_than):
     except ContractError as e:
         raise TableError("tz", e.reason)
     deny, lengths = _packed_deny(src)
-    closed = _closed(src)
+    closed = _strings(src, "closed", _is_date, "must be a date YYYY-MM-DD")
     calendars = _calendars(src)
     _present(src, "targets")
     targets = {}
@@ -402,42 +402,31 @@ def _by_id(src, key):
 
 
 def _calendars(src):
-    """`calendars` (DESIGN §5a): {calendar id: its dates packed (protocols.calendars)}; ids as route ids,
-    dates as `closed`'s."""
+    """`calendars` (DESIGN §5a): {calendar id: (date, ...)}; ids as route ids, dates as `closed`'s."""
     out = {}
     for cid, dates, path in _by_id(src, "calendars"):
         checks.typed(dates, path, list)
         for j in range(len(dates)):
             if not _is_date(dates[j]):
                 raise TableError(item(path, j), "must be a date YYYY-MM-DD")
-        from protocols import calendars as packed  # imported only by a table with dates (a board's heap)
-
-        out[cid] = packed.pack(dates)
-        del dates
+        out[cid] = tuple(dates)
     return out
-
-
-def _closed(src):
-    """The table's `closed` dates, read one at a time and packed (protocols.calendars.Dates), or ()."""
-    if "closed" not in src or src.get_raw_null("closed"):
-        return ()
-    from protocols import calendars as packed
-
-    return packed.union((packed.pack(_checked_dates(src)),))
-
-
-def _checked_dates(src):
-    i = 0
-    for d in src.elements("closed"):
-        if not _is_date(d):
-            raise TableError(item("closed", i), "must be a date YYYY-MM-DD")
-        yield d
-        i += 1
 
 
 def _present(src, key):
     if key not in src:
         raise TableError(key, "is required")
+
+
+def _strings(src, key, ok, reason):
+    values = src.get(key)
+    if values is None:
+        return ()
+    checks.typed(values, key, list)
+    for i in range(len(values)):
+        if not ok(values[i]):
+            raise TableError(item(key, i), reason)
+    return tuple(values)
 
 
 def _is_date(s):
@@ -564,16 +553,15 @@ def _route_closed(r, path, calendars, shared):
         return None
     path = at(path, "closed")
     checks.typed(names, path, list)
+    dates = []
     for j in range(len(names)):
         if type(names[j]) is not str or names[j] not in calendars:
             raise TableError(item(path, j), "names no calendar of this table")
+        for d in calendars[names[j]]:
+            if d not in dates:
+                dates.append(d)
     key = ("closed",) + tuple(names)
-    found = shared.get(key)
-    if found is None:
-        from protocols import calendars as packed
-
-        found = shared[key] = packed.union(calendars[n] for n in names)
-    return found
+    return shared.setdefault(key, tuple(dates))
 
 
 def _window(w, path):
