@@ -10,14 +10,15 @@ Prints, for a 32 KiB body of one of the shapes (default: 1,000 deny prefixes and
 - heap after each step (gc.mem_alloc after a collect) and the largest free block (micropython.mem_info),
 - what the loaded Table keeps, split into deny, targets, routes (protocols.routeset: the columns in blocks,
   the ids' text, the target lists' packed indexes (protocols.targetlists) and the shared tuples), callers
-  (the routes' packed caller prefixes, protocols.callerset) and the rest,
+  (the routes' packed caller prefixes, protocols.callerset), closed (the table's closed dates), menus,
+  probes and the rest (a route's calendars are in its routes' share),
 - need: the least free heap with which stream + check + load succeed, found by bisection (a chain
   of small tuples takes the rest of the heap, holes first, so the free heap is one piece at the top),
   and transient = need - kept: what loading costs beyond the table itself,
 - the time each step took on this host.
 The last line is `key=value` pairs.
 
-    python bench/table_memory_bench.py [--code build|source] [--deny 1000] [--shape deny|routes|bare|callers|targets]
+    python bench/table_memory_bench.py [--code build|source] [--deny 1000] [--shape NAME]
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from emulator import micropython  # noqa: E402
-from hil_tests import tables  # noqa: E402
+from hil_tests import tables, v11_tables  # noqa: E402
 from protocols import routing  # noqa: E402
 
 GW = "gw-bench-1"
@@ -106,7 +107,7 @@ if mode == "steps":
     t, t0 = run()
     step("loaded", t0)
     kept = gc.mem_alloc() - before
-    for part in ("_deny", "targets", "routes", "caller_chunks"):
+    for part in ("_deny", "targets", "routes", "caller_chunks", "closed", "menus", "probes"):
         a = gc.mem_alloc()
         setattr(t, part, None)
         gc.collect()
@@ -161,6 +162,7 @@ SHAPES = {  # name: (generator in hil_tests.tables, what it is)
     "bare": (tables.bare_routes_table, "as many routes without callers as fit (742)"),
     "callers": (tables.many_callers_table, "routes of 40 caller prefixes each"),
     "targets": (tables.distinct_routes_table, "small routes, each its own target list"),
+    **v11_tables.SHAPES,  # contract v1.1 fields (calendars, menus, probes), many targets, ids at their maxima
 }
 
 
@@ -203,7 +205,7 @@ def main() -> int:
         print(f"  {name:9s} heap used {int(alloc):7d} B, free {int(free):7d} B, largest free piece "
               f"{blk * figures['block_bytes']:7d} B, step took {ms} ms")
     kept = figures["kept"]
-    parts = ("deny", "targets", "routes", "callers")
+    parts = ("deny", "targets", "routes", "callers", "closed", "menus", "probes")
     rest = kept - sum(figures["kept_" + p] for p in parts)
     print(f"the loaded table keeps {kept} B: " + ", ".join(f"{p} {figures['kept_' + p]}" for p in parts)
           + f", rest {rest}")
@@ -213,7 +215,8 @@ def main() -> int:
           f"deny={len(table.deny)} "
           f"loader_code_heap={figures['code_heap']} kept={kept} kept_deny={figures['kept_deny']} "
           f"kept_targets={figures['kept_targets']} kept_routes={figures['kept_routes']} "
-          f"kept_callers={figures['kept_callers']} need_free={needed} "
+          f"kept_callers={figures['kept_callers']} kept_closed={figures['kept_closed']} "
+          f"kept_menus={figures['kept_menus']} kept_probes={figures['kept_probes']} need_free={needed} "
           f"transient={needed - kept} stream_ms={times['streamed']} check_ms={times['checked']} "
           f"load_ms={times['loaded']}")
     return 0
