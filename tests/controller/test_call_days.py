@@ -5,6 +5,7 @@ report that reads them for whole days equal to the same report computed straight
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -45,31 +46,44 @@ def store(db, gw: str, first_seq: int, starts: list[int], rng: random.Random) ->
         assert stats["records"] == len(starts)
 
 
-@pytest.fixture(params=KINDS)
-def db(request, tmp_path):
-    """The reference region with 40 days of calls on its four gateways, stored by the ingest writer."""
+@contextmanager
+def seeded(request, tmp_path, start: int, days: int, per_gateway: int, seed: int):
+    """A scratch database of request.param with the reference region and `per_gateway` calls on each of its
+    four gateways over `days` days from `start`, stored by the ingest writer (db.seqs: each store's next seq)."""
     with scratch_database(request.param, tmp_path, request.node.name) as db:
         db.upgrade()
         with db.session() as s:
             reference.seed(s)
-        rng = random.Random(12)
+        rng = random.Random(seed)
         db.seqs = {}
         for gw in reference.CITIES:
-            starts = sorted(START + rng.randrange(0, DAYS * DAY) for _ in range(300))
+            starts = sorted(start + rng.randrange(0, days * DAY) for _ in range(per_gateway))
             store(db, gw, 1, starts, rng)
             db.seqs[gw] = len(starts) + 1
         yield db
 
 
-def day_sums(s) -> dict[tuple, tuple]:
-    """call_hours summed per (gateway, day, route, target): (hour rows, counts...), as call_days must hold."""
+@pytest.fixture(params=KINDS)
+def db(request, tmp_path):
+    """The reference region with 40 days of calls on its four gateways."""
+    with seeded(request, tmp_path, START, DAYS, per_gateway=300, seed=12) as db:
+        yield db
+
+
+def hour_sums(s, period_of) -> dict[tuple, tuple]:
+    """call_hours summed per (gateway, period_of(hour), route, target): (hour rows, counts...)."""
     out: dict[tuple, list] = {}
     for h in s.scalars(select(CallHour)):
-        cell = out.setdefault((h.gateway_id, h.hour // DAY * DAY, h.route, h.target), [0] * (1 + len(COUNTED)))
+        cell = out.setdefault((h.gateway_id, period_of(h.hour), h.route, h.target), [0] * (1 + len(COUNTED)))
         cell[0] += 1
         for i, c in enumerate(COUNTED, 1):
             cell[i] += getattr(h, c)
     return {k: tuple(v) for k, v in out.items()}
+
+
+def day_sums(s) -> dict[tuple, tuple]:
+    """What call_days must hold."""
+    return hour_sums(s, lambda hour: hour // DAY * DAY)
 
 
 def days_held(s) -> dict[tuple, tuple]:

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, text
 
-from controller import migrate, reference
+from controller import migrate
 from controller.models import CallHour, CallMonth, Record
 from controller.services.report_parts import Part, plan, whole_months
 from controller.services.reports import COUNTS
 from protocols.messages import OUTCOMES
 from tests.controller.databases import KINDS, scratch_database
-from tests.controller.test_call_days import from_hours, migrate_down, ordered, report, store
+from tests.controller.test_call_days import from_hours, hour_sums, migrate_down, ordered, report, seeded, store
 
 DAY = 86400
 START = 1763596800  # 2025-11-20T00:00Z: 100 days over four months and a year's end
@@ -41,29 +41,14 @@ def month_of(hour: int) -> int:
 
 @pytest.fixture(params=KINDS)
 def db(request, tmp_path):
-    """The reference region with 100 days of calls on its four gateways, stored by the ingest writer."""
-    with scratch_database(request.param, tmp_path, request.node.name) as db:
-        db.upgrade()
-        with db.session() as s:
-            reference.seed(s)
-        rng = random.Random(9)
-        db.seqs = {}
-        for gw in reference.CITIES:
-            starts = sorted(START + rng.randrange(0, DAYS * DAY) for _ in range(400))
-            store(db, gw, 1, starts, rng)
-            db.seqs[gw] = len(starts) + 1
+    """The reference region with 100 days of calls on its four gateways."""
+    with seeded(request, tmp_path, START, DAYS, per_gateway=400, seed=9) as db:
         yield db
 
 
 def month_sums(s) -> dict[tuple, tuple]:
-    """call_hours summed per (gateway, month, route, target): (hour rows, counts...), as call_months must hold."""
-    out: dict[tuple, list] = {}
-    for h in s.scalars(select(CallHour)):
-        cell = out.setdefault((h.gateway_id, month_of(h.hour), h.route, h.target), [0] * (1 + len(COUNTED)))
-        cell[0] += 1
-        for i, c in enumerate(COUNTED, 1):
-            cell[i] += getattr(h, c)
-    return {k: tuple(v) for k, v in out.items()}
+    """What call_months must hold."""
+    return hour_sums(s, month_of)
 
 
 def months_held(s) -> dict[tuple, tuple]:
