@@ -33,6 +33,15 @@ def _next_ack(peer, gw: str, before: int, timeout: float = 30) -> dict:
     return peer.wait(lambda: len(peer.acks.get(gw, [])) > before and peer.acks[gw][before], timeout, "a table ack")
 
 
+def _heap_state(peer, version: int, when: str) -> dict:
+    """The small board's state, asked for again, once it runs table `version`; its heap printed `when` the
+    32 KiB table came (the figures the README quotes)."""
+    state = peer.command(GW_SMALL, "resend_state") and peer.wait_state(
+        GW_SMALL, lambda s: s["table_version"] == version and "heap_free" in s)
+    print(f"heap {when} the 32 KiB table: free", state["heap_free"], "low-water", state["heap_min_free"])
+    return state
+
+
 def _running(peer, gw: str) -> int:
     return (peer.command(gw, "resend_state") and peer.wait_state(gw))["table_version"]
 
@@ -154,9 +163,7 @@ def test_a_32k_table_with_1000_deny_prefixes_applies_on_esp32_2gsm(code, request
             peer.push_table(GW_SMALL, body, KEY)
             ack = peer.wait_ack(GW_SMALL, 2, timeout=60)
             assert ack["status"] == "applied" and ack["sha256"] == routing.load(body).sha256, ack
-            state = peer.command(GW_SMALL, "resend_state") and peer.wait_state(
-                GW_SMALL, lambda s: s["table_version"] == 2)
-            print("heap after the 32 KiB table: free", state["heap_free"], "low-water", state["heap_min_free"])
+            _heap_state(peer, 2, "after")
             peer.push_table(GW_SMALL, _small_table(3), KEY)
             assert peer.wait_ack(GW_SMALL, 3, timeout=60)["status"] == "applied"
             lived = rig.network.call("gsm1", "+380501112233").wait(30)
@@ -190,16 +197,12 @@ def test_a_32k_table_of_small_routes_applies_on_esp32_2gsm_and_decides_a_call(ma
             assert len(body) > 32_000 and len(table.routes) == routes
             assert routing.decide(table, "gsm1", caller, MONDAY_NOON).as_dict() == {
                 "action": "dial", "route": "r0", "targets": ["b"], "reason": "ok"}
-            state = peer.command(GW_SMALL, "resend_state") and peer.wait_state(
-                GW_SMALL, lambda s: s["table_version"] == 1 and "heap_free" in s)
-            print("heap before the 32 KiB table: free", state["heap_free"], "low-water", state["heap_min_free"])
+            _heap_state(peer, 1, "before")
             before = len(peer.acks.get(GW_SMALL, []))
             peer.push_table(GW_SMALL, body, KEY)
             ack = _next_ack(peer, GW_SMALL, before, timeout=90)
             assert ack["status"] == "applied" and ack["sha256"] == table.sha256, ack
-            state = peer.command(GW_SMALL, "resend_state") and peer.wait_state(
-                GW_SMALL, lambda s: s["table_version"] == 2)
-            print("heap after the 32 KiB table: free", state["heap_free"], "low-water", state["heap_min_free"])
+            _heap_state(peer, 2, "after")
             lived = rig.network.call("gsm1", caller).wait(30)
             assert lived["answered"] and lived["connected_to"] == "+380620000002", lived
             call = peer.wait(lambda: next((r for r in peer.calls(GW_SMALL) if r.get("route") == "r0"), None), 30,
@@ -228,17 +231,13 @@ def test_a_32k_table_of_caller_heavy_routes_applies_on_esp32_2gsm_and_routes_by_
             assert routing.decide(table, "gsm2", caller, MONDAY_NOON).as_dict() == {
                 "action": "dial", "route": "r1", "targets": ["a"], "reason": "ok"}
             assert routing.decide(table, "gsm2", stranger, MONDAY_NOON).reason == "no_route"
-            state = peer.command(GW_SMALL, "resend_state") and peer.wait_state(
-                GW_SMALL, lambda s: s["table_version"] == 1 and "heap_free" in s)
-            print("heap before the 32 KiB table: free", state["heap_free"], "low-water", state["heap_min_free"])
+            state = _heap_state(peer, 1, "before")
             boot = state["boot"]
             before = len(peer.acks.get(GW_SMALL, []))
             peer.push_table(GW_SMALL, body, KEY)
             ack = _next_ack(peer, GW_SMALL, before, timeout=90)
             assert ack["status"] == "applied" and ack["sha256"] == table.sha256, ack
-            state = peer.command(GW_SMALL, "resend_state") and peer.wait_state(
-                GW_SMALL, lambda s: s["table_version"] == 2)
-            print("heap after the 32 KiB table: free", state["heap_free"], "low-water", state["heap_min_free"])
+            state = _heap_state(peer, 2, "after")
             assert state["boot"] == boot, "the board restarted to find room for the table"
             lived = rig.network.call("gsm2", caller).wait(30)
             assert lived["answered"] and lived["connected_to"] == "+380620000001", lived
@@ -313,9 +312,7 @@ def test_a_table_with_no_room_even_on_a_fresh_heap_costs_one_restart_and_keeps_t
     with Mosquitto() as broker, ControllerPeer(broker.url, client_id="trust-controller") as peer:
         rig = _start_small(broker, peer, _no_room_heap(image), image)
         try:
-            state = peer.command(GW_SMALL, "resend_state") and peer.wait_state(
-                GW_SMALL, lambda s: s["table_version"] == 1 and "heap_free" in s)
-            print("heap before the 32 KiB table: free", state["heap_free"], "low-water", state["heap_min_free"])
+            state = _heap_state(peer, 1, "before")
             assert state["heap_free"] < TARGETS_NEED - SHORT // 2, "the table may fit: the test would test nothing"
             boot = state["boot"]
             before = len(peer.acks.get(GW_SMALL, []))
