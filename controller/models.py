@@ -356,19 +356,8 @@ class CallHour(Base):
     ring_s: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class CallDay(Base):
-    """The hourly aggregates summed per gateway, UTC day, route and target, with how many hour rows they are.
-
-    Kept by triggers on call_hours (migration 0008), in the transaction that changes an hour, so a day
-    row always equals its hours, late records for an old day included; the call report reads whole days
-    here and only the hours of partial days at a window's edges (a year: 365 rows a gateway, not 8,760).
-    """
-    __tablename__ = "call_days"
-    __table_args__ = (Index("ix_call_days_day", "day"),)
-    gateway_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    day: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # UTC seconds, (hour / 86400) * 86400
-    route: Mapped[str] = mapped_column(String(48), primary_key=True)
-    target: Mapped[str] = mapped_column(String(48), primary_key=True)
+class HourSums:
+    """The columns a rollup of call_hours keeps: how many hour rows it sums, and their counts summed."""
     hours: Mapped[int] = mapped_column(Integer)
     offered: Mapped[int] = mapped_column(BigInteger)
     answered: Mapped[int] = mapped_column(BigInteger)
@@ -382,7 +371,22 @@ class CallDay(Base):
     ring_s: Mapped[int] = mapped_column(BigInteger)
 
 
-class CallMonth(Base):
+class CallDay(HourSums, Base):
+    """The hourly aggregates summed per gateway, UTC day, route and target, with how many hour rows they are.
+
+    Kept by triggers on call_hours (migration 0008), in the transaction that changes an hour, so a day
+    row always equals its hours, late records for an old day included; the call report reads whole days
+    here and only the hours of partial days at a window's edges (a year: 365 rows a gateway, not 8,760).
+    """
+    __tablename__ = "call_days"
+    __table_args__ = (Index("ix_call_days_day", "day"),)
+    gateway_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # UTC seconds, (hour / 86400) * 86400
+    route: Mapped[str] = mapped_column(String(48), primary_key=True)
+    target: Mapped[str] = mapped_column(String(48), primary_key=True)
+
+
+class CallMonth(HourSums, Base):
     """The hourly aggregates summed per gateway, UTC month, route and target, with how many hour rows they are.
 
     Kept by triggers on call_hours (migration 0009) as call_days is, so a month row always equals its
@@ -396,14 +400,3 @@ class CallMonth(Base):
     month: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # UTC seconds of the month's first day
     route: Mapped[str] = mapped_column(String(48), primary_key=True)
     target: Mapped[str] = mapped_column(String(48), primary_key=True)
-    hours: Mapped[int] = mapped_column(Integer)
-    offered: Mapped[int] = mapped_column(BigInteger)
-    answered: Mapped[int] = mapped_column(BigInteger)
-    abandoned: Mapped[int] = mapped_column(BigInteger)
-    failed: Mapped[int] = mapped_column(BigInteger)
-    rejected: Mapped[int] = mapped_column(BigInteger)
-    after_hours: Mapped[int] = mapped_column(BigInteger)
-    callback: Mapped[int] = mapped_column(BigInteger)
-    denied: Mapped[int] = mapped_column(BigInteger)
-    talk_s: Mapped[int] = mapped_column(BigInteger)
-    ring_s: Mapped[int] = mapped_column(BigInteger)
