@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protocols import routing, tz
+from protocols import routeset, routing, tz
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MAX_CLOSED_DATES = 8  # closed dates sampled per table (they all behave alike)
@@ -132,7 +132,8 @@ def _steps_aside(table, route, t: int) -> bool:
     dates = table.closed if route.closed is None else route.closed
     if dates and tz.date_str(lt) in dates:
         return True
-    return route.hours is not None and not routing._open(route.hours, lt)
+    hours = route.rest[routeset.HOURS]  # packed, as the gateway reads it
+    return hours is not None and not routing._open(hours, lt)
 
 
 def shadows(table: routing.Table) -> list[Shadow]:

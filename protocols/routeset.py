@@ -38,8 +38,8 @@ PORT, HOURS, STRATEGY, FALLBACK, AFTER_HOURS, CLOSED, MENU = 0, 1, 2, 3, 4, 5, 6
 
 # A route as read by name: callers, span: its packed caller prefixes (protocols.callerset), or None, 0;
 # targets: the target ids; when: None, or (start, until) from `from`/`until` (either may be None);
-# rest: (port, hours, strategy, fallback, after_hours, closed, menu): hours holds (weekday bit mask,
-# start minute, end minute) triples, the actions are (name, target id) pairs, closed the route's closed
+# rest: (port, hours, strategy, fallback, after_hours, closed, menu): hours holds one small int a window,
+# weekday bit mask << 22 | start minute << 11 | end minute (read by name: the triples), the actions are (name, target id) pairs, closed the route's closed
 # dates (the union of its calendars, DESIGN §5a) or None (the table's), menu the id of the menu it plays.
 _Route = namedtuple("Route", ("id", "callers", "span", "targets", "when", "rest"))
 if SMALL:
@@ -52,12 +52,17 @@ else:
         port = property(lambda r: r.rest[PORT])
         start = property(lambda r: None if r.when is None else r.when[0])
         until = property(lambda r: None if r.when is None else r.when[1])
-        hours = property(lambda r: r.rest[HOURS])
+        hours = property(lambda r: windows(r.rest[HOURS]))
         strategy = property(lambda r: r.rest[STRATEGY])
         fallback = property(lambda r: r.rest[FALLBACK])
         after_hours = property(lambda r: r.rest[AFTER_HOURS])
         closed = property(lambda r: r.rest[CLOSED])
         menu = property(lambda r: r.rest[MENU])
+
+
+def windows(hours):
+    """A route's or probe's packed hours as (weekday bit mask, start minute, end minute) triples, or None."""
+    return None if hours is None else tuple((w >> 22, w >> 11 & 2047, w & 2047) for w in hours)
 
 
 def column(code, n=0):

@@ -192,7 +192,8 @@ def _open(hours, lt):
     minute = lt[3] * 60 + lt[4]
     day = lt[6]
     prev = 7 if day == 1 else day - 1
-    for mask, start, end in hours:
+    for w in hours:  # mask << 22 | start << 11 | end (protocols.table._window)
+        mask, start, end = w >> 22, w >> 11 & 2047, w & 2047
         if start < end:
             if mask & (1 << day) and start <= minute < end:
                 return True

@@ -578,7 +578,7 @@ def _window(w, path):
         raise TableError(at(path, "days"), "must name at least one weekday")
     start = _minutes(checks.need(w, "start", path, str), at(path, "start"), False)
     end = _minutes(checks.need(w, "end", path, str), at(path, "end"), True)
-    return (mask, start, end)
+    return mask << 22 | start << 11 | end  # one small int (< 2**30, a board's smallest): no tuple per window
 
 
 def _minutes(s, path, allow_24):
