@@ -27,7 +27,6 @@ COUNTS = HOUR_COUNTS[:-1]  # ring_s is kept, not reported
 GROUPS = {"gateway": Record.gateway_id, "route": Record.route, "target": Record.target, "city": City.name,
           "option": Record.option}
 SECONDS = {"hour": 3600, "day": 86400, "month": 86400}
-HELD = (*COUNTS, "held")  # with how many hour rows a cell sums
 
 
 def finish(row: dict) -> dict:
@@ -44,13 +43,27 @@ def finish(row: dict) -> dict:
 
 def counted(s, group: str, interval: str, lo: int | None, hi: int | None, route: str | None = None,
             city: str | None = None, shift: int = 0, within_s: int | None = None) -> list[dict]:
-    """Rows {key, start, offered, <outcomes>, talk_s} per group and UTC hour, day or month: summed from the
-    aggregates when the window is whole hours, else counted from the call records (and always
-    for menu options, which the aggregates do not keep). `city`: only that city's gateways' calls.
+    """Rows {key, start, offered, <outcomes>, talk_s[, within]} per group and UTC hour, day or month (`cells`
+    as dicts)."""
+    names = ("key", "start", *columns(within_s))
+    return [dict(zip(names, r, strict=True)) for r in cells(s, group, interval, lo, hi, route, city, shift, within_s)]
+
+
+def columns(within_s: int | None) -> tuple[str, ...]:
+    """The counted columns of a row, after its key and start."""
+    return COUNTS if within_s is None else (*COUNTS, "within")
+
+
+def cells(s, group: str, interval: str, lo: int | None, hi: int | None, route: str | None = None,
+          city: str | None = None, shift: int = 0, within_s: int | None = None) -> list[tuple]:
+    """Tuples (key, start, offered, <outcomes>, talk_s[, within]) per group and UTC hour, day or month, in no
+    order: summed from the aggregates when the window is whole hours, else counted from the call records (and
+    always for menu options, which the aggregates do not keep). `city`: only that city's gateways' calls.
     `shift`: seconds added to every time before bucketing (a zone's UTC offset over a window where it
     holds: buckets of local wall time, `start` in wall seconds). `within_s`: also `within`, the calls
     answered within that many seconds of ringing (the service level's numerator; counted from the records,
-    since the aggregates keep only the sum of ring seconds).
+    since the aggregates keep only the sum of ring seconds). Tuples, not dicts: a day by gateway and hour
+    is 24,000 of them, and the report makes its own rows once.
 
     Day and month buckets in UTC read the daily aggregates (`CallDay`) for the whole days of the window
     and the hourly ones only for the hours of the partial days at its edges; month buckets read the
@@ -59,31 +72,34 @@ def counted(s, group: str, interval: str, lo: int | None, hi: int | None, route:
     same sums, as triggers keep every day and month row equal to its hours."""
     if within_s is not None or group == "option" or not all(t is None or t % 3600 == 0 for t in (lo, hi)):
         rows = _summed(s, _records(group, within_s), group, interval, lo, hi, route, city, shift, within_s)
-        return by_month(rows) if interval == "month" else rows
+        return _by_month(rows) if interval == "month" else rows
     if interval == "hour" or shift:
         rows = _summed(s, _hours(group), group, interval, lo, hi, route, city, shift)
-        return by_month(rows) if interval == "month" else rows
+        return _by_month(rows) if interval == "month" else rows
     sources = {"hours": _hours(group), "days": _days(group), "months": _month_rows(group)}
-    cells: dict[tuple, dict] = {}
-    for part in plan(lo, hi, interval):
+    parts = plan(lo, hi, interval)
+    if len(parts) == 1 and (interval == "day" or parts[0].rows == "months"):
+        # one query whose GROUP BY makes each key and bucket once, every one holding hours: the rows as read
+        part = parts[0]
+        by = CallMonth.month if part.rows == "months" else None
+        return _summed(s, sources[part.rows], group, interval, part.lo, part.hi, route, city, by=by)
+    merged: dict[tuple, list] = {}
+    for part in parts:
         by = None
         if part.rows == "months":
             by = CallMonth.month  # a month row's key is its bucket
         elif part.rows == "days" and interval == "month":
             by = _months(s, part.lo, part.hi)
         for r in _summed(s, sources[part.rows], group, interval, part.lo, part.hi, route, city, by=by, held=True):
-            start = month_bucket(r["start"]) if interval == "month" and by is None else r["start"]
-            cell = cells.get((r["key"], start))
-            if cell is None and part.sign == 1:
-                r["start"] = start
-                cells[(r["key"], start)] = r
-                continue
+            start = month_bucket(r[1]) if interval == "month" and by is None else r[1]
+            cell = merged.get((r[0], start))
             if cell is None:
-                cell = cells[(r["key"], start)] = {"key": r["key"], "start": start, **dict.fromkeys(HELD, 0)}
-            for c in HELD:
-                cell[c] += part.sign * r[c]
+                merged[(r[0], start)] = [r[0], start, *(part.sign * v for v in r[2:])]
+                continue
+            for i in range(2, len(r)):
+                cell[i] += part.sign * r[i]
     # a key and bucket whose every hour row was taken away again (a month less its days outside the window)
-    return [cell for cell in cells.values() if cell.pop("held")]
+    return [tuple(cell[:-1]) for cell in merged.values() if cell[-1]]
 
 
 MAX_MONTHS = 1200  # more (a window of a hundred years) and the days go up one by one, by_month sums them
@@ -163,9 +179,10 @@ def _month_rows(group: str) -> Source:
 
 
 def _summed(s, source: Source, group: str, interval: str, lo: int | None, hi: int | None, route: str | None,
-            city: str | None, shift: int = 0, within_s: int | None = None, by=None, held: bool = False) -> list[dict]:
-    """One query of `source` (_records, _hours, _days or _month_rows) over [lo, hi), per key and bucket
-    (`by`: the bucket's expression, else hours or days by integer division)."""
+            city: str | None, shift: int = 0, within_s: int | None = None, by=None, held: bool = False) -> list[tuple]:
+    """One query of `source` (_records, _hours, _days or _month_rows) over [lo, hi): tuples (key, bucket,
+    counts...[, within][, held]) per key and bucket (`by`: the bucket's expression, else hours or days by
+    integer division)."""
     at = source.at
     size = literal(SECONDS[interval], BigInteger, literal_execute=True)
     moved = at + literal(shift, BigInteger, literal_execute=True) if shift else at
@@ -182,27 +199,35 @@ def _summed(s, source: Source, group: str, interval: str, lo: int | None, hi: in
         q = q.where(at < hi)
     if route is not None:
         q = q.where(source.route == route)
-    # plain rows from the connection, not the ORM's: a day by gateway and hour is 24,000 of them
-    rows = s.connection().execute(q.group_by(key, bucket)).all()
-    fields = ("key", "start", *(COUNTS if within_s is None else (*COUNTS, "within")), *(["held"] if held else []))
+    # the driver's own tuples: SQLAlchemy's Row objects cost about as much again as the fetch (24,000 rows)
+    result = s.connection().execute(q.group_by(key, bucket))
+    rows = result.cursor.fetchall()
+    result.close()
     if source.held is not None:  # the aggregates' sums: BIGINTs of NOT NULL columns, already ints
-        return [dict(zip(fields, r, strict=True)) for r in rows]
-    return [dict(zip(fields, (r[0], int(r[1]), *[int(v or 0) for v in r[2:]]), strict=True)) for r in rows]
+        return rows
+    return [(r[0], int(r[1]), *[int(v or 0) for v in r[2:]]) for r in rows]
 
 
 def by_month(rows: list[dict]) -> list[dict]:
-    """Day rows -> UTC month rows (a day that is no date stays its own bucket)."""
-    months: dict[tuple, dict] = {}
+    """Day rows (dicts) -> UTC month rows (a day that is no date stays its own bucket)."""
+    if not rows:
+        return []
+    names = tuple(rows[0])
+    return [dict(zip(names, r, strict=True)) for r in _by_month([tuple(r.values()) for r in rows])]
+
+
+def _by_month(rows: list[tuple]) -> list[tuple]:
+    """Day tuples (key, start, counts...) -> UTC month tuples (a day that is no date stays its own bucket)."""
+    months: dict[tuple, list] = {}
     for r in rows:
-        start = month_bucket(r["start"])
-        m = months.get((r["key"], start))
-        if m is None:  # the row itself becomes its month's (rows summed in SQL are one a month already)
-            months[(r["key"], start)] = r
-            r["start"] = start
+        start = month_bucket(r[1])
+        m = months.get((r[0], start))
+        if m is None:
+            months[(r[0], start)] = [r[0], start, *r[2:]]
             continue
-        for c in (COUNTS if "within" not in r else (*COUNTS, "within")):
-            m[c] += r[c]
-    return list(months.values())
+        for i in range(2, len(r)):
+            m[i] += r[i]
+    return [tuple(m) for m in months.values()]
 
 
 def city_zones(s) -> dict[str, str]:
@@ -222,24 +247,48 @@ def call_report_data(s, group: str, interval: str, from_: int | str | None = Non
                      route: str | None = None, within_s: int | None = None) -> dict:
     """The call report (the API's `GET /reports/calls`, `citygate report calls`): {group, interval, from, to,
     rows, totals}; `from_`/`to` UTC seconds or ISO-8601 (FieldError naming them); with `within_s`
-    also `within` and `service_level` in each row."""
+    also `within` and `service_level` in each row. Rows by start, then key as text; totals by key as text."""
     lo, hi = parse_time(from_, "from"), parse_time(to, "to")
-    rows = counted(s, group, interval, lo, hi, route, within_s=within_s)
-    names = COUNTS if within_s is None else (*COUNTS, "within")
-    rows.sort(key=lambda r: (r["start"], str(r["key"])))
+    by_start: dict[int, list[tuple]] = {}  # rows by bucket, sorted per bucket: a sort of 24 lists of 1,000
     per_key: dict = {}
-    for r in rows:
-        per_key.setdefault(r["key"], []).append(r)
-    figures = itemgetter(*names)  # each key's column sums in C: 24,000 rows by gateway and hour add up fast
-    totals = {k: {"key": k, **dict(zip(names, map(sum, zip(*map(figures, mine), strict=True)), strict=True))}
-              for k, mine in per_key.items()}
-    names_of: dict[int, str | None] = {}  # a period's name, made once per bucket, not once per row
-    for r in rows:
-        start = r["start"]
-        name = names_of.get(start, names_of)
-        if name is names_of:
-            name = names_of[start] = period(start, interval)
-        r["period"] = name
-        finish(r)
+    for r in cells(s, group, interval, lo, hi, route, within_s=within_s):
+        mine = by_start.get(r[1])
+        if mine is None:
+            mine = by_start[r[1]] = []
+        mine.append(r)
+        mine = per_key.get(r[0])
+        if mine is None:
+            mine = per_key[r[0]] = []
+        mine.append(r)
+    text_key = itemgetter(0) if all(type(k) is str for k in per_key) else (lambda r: str(r[0]))
+    ordered = [r for start in sorted(by_start) for r in sorted(by_start[start], key=text_key)]
+    names = columns(within_s)
+    # each key's column sums in C (zip(*) of its rows), less the key and start columns
+    totals = [finish({"key": k, **dict(zip(names, map(sum, list(zip(*per_key[k], strict=True))[2:]), strict=True))})
+              for k in sorted(per_key, key=str)]
+    named = {start: period(start, interval) for start in by_start}  # a period's name once per bucket
+    if within_s is None:
+        rows = _rows(ordered, named)
+    else:
+        rows = [finish({**dict(zip(("key", "start", *names), r, strict=True)), "period": named[r[1]]})
+                for r in ordered]
     return {"group": group, "interval": interval, "from": lo, "to": hi, "within_s": within_s, "rows": rows,
-            "totals": [finish(t) for t in sorted(totals.values(), key=lambda t: str(t["key"]))]}
+            "totals": totals}
+
+
+ROW = ("offered", "answered", "abandoned", "failed", "rejected", "after_hours", "callback", "denied", "talk_s")
+if COUNTS != ROW:  # _rows names them one by one
+    raise ImportError(f"protocols.messages.HOUR_COUNTS changed: {COUNTS}; write _rows' columns anew")
+
+
+def _rows(ordered: list[tuple], named: dict[int, str | None]) -> list[dict]:
+    """The report's rows as `finish` makes them, in one dict display each (24,000 rows by gateway and hour:
+    a dict made from a zip and then given its ratios one by one takes half as long again)."""
+    return [{"key": key, "start": start, "offered": offered, "answered": answered, "abandoned": abandoned,
+             "failed": failed, "rejected": rejected, "after_hours": after_hours, "callback": callback,
+             "denied": denied, "talk_s": talk_s, "period": named[start],
+             "answer_ratio": round(answered / offered, 4) if offered else None,
+             "abandon_ratio": round(abandoned / offered, 4) if offered else None,
+             "avg_talk_s": round(talk_s / answered, 1) if answered else None}
+            for key, start, offered, answered, abandoned, failed, rejected, after_hours, callback, denied, talk_s
+            in ordered]
