@@ -5,7 +5,7 @@ whole year, by city over the year less a few hours at each edge, one day by gate
 median of --runs; with --api also through the ASGI app (httpx, a viewer's token: JSON as users read it).
 
 Seeding a year takes minutes, so with --keep the seeded database stays (PostgreSQL schema
-`bench_report_<gateways>`, or the --sqlite file) and the next run with --keep reads it again after bringing
+`bench_report_<gateways>_<order>`, or the --sqlite file) and the next run with --keep reads it again after bringing
 it to the latest migration; without --keep a fresh one is seeded and dropped. `--code DIR` imports the
 controller from DIR (a `git archive` of an older commit) to time old code on the same data.
 
@@ -30,17 +30,19 @@ SHAPES = {"all_by_city_month": ("city", "month", START, START + YEAR),
           "edges_by_city_month": ("city", "month", START + 5 * 3600, START + YEAR - 7 * 3600),
           "one_day_by_gateway_hour": ("gateway", "hour", START + 180 * 86400, START + 181 * 86400)}
 
-HOURS_SQL = {  # one route and target per gateway and hour, made by the server itself
+ORDER = {"hour": {"postgresql": "h, g", "sqlite": "t, n"}, "gateway": {"postgresql": "g, h", "sqlite": "n, t"}}
+HOURS_SQL = {  # one route and target per gateway and hour, made by the server itself, stored in ORDER
     "postgresql": "INSERT INTO call_hours (gateway_id, hour, route, target, offered, answered, abandoned, failed, "
                   "rejected, after_hours, callback, denied, talk_s, ring_s) "
                   "SELECT 'gw-' || lpad(g::text, 4, '0'), h, 'police-102', 'mariupol-102', 5, 4, 1, 0, 0, 0, 0, 0, "
-                  "240, 20 FROM generate_series(0, :n - 1) g, generate_series(:start, :end - 3600, 3600) h",
+                  "240, 20 FROM generate_series(0, :n - 1) g, generate_series(:start, :end - 3600, 3600) h "
+                  "ORDER BY {order}",
     "sqlite": "WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n < :n - 1), "
               "h(t) AS (SELECT :start UNION ALL SELECT t + 3600 FROM h WHERE t < :end - 3600) "
               "INSERT INTO call_hours (gateway_id, hour, route, target, offered, answered, abandoned, failed, "
               "rejected, after_hours, callback, denied, talk_s, ring_s) "
               "SELECT 'gw-' || printf('%04d', n), t, 'police-102', 'mariupol-102', 5, 4, 1, 0, 0, 0, 0, 0, 240, 20 "
-              "FROM g, h ORDER BY n, t",
+              "FROM g, h ORDER BY {order}",
 }
 
 
@@ -55,8 +57,14 @@ def _database(args):
         fresh = not (args.keep and path.exists())
         if fresh and path.exists():
             path.unlink()
-        return Database(f"sqlite:///{path}"), "sqlite", fresh, (lambda: None if args.keep else path.unlink())
-    schema = f"bench_report_{args.gateways}" if args.keep else f"bench_report_{args.gateways}_{os.getpid()}"
+        db = Database(f"sqlite:///{path}")
+
+        def forget():
+            db.engine.dispose()
+            for p in ([] if args.keep else [path, *path.parent.glob(path.name + "-*")]):  # with -wal, -shm
+                p.unlink(missing_ok=True)
+        return db, "sqlite", fresh, forget
+    schema = f"bench_report_{args.gateways}_{args.order}" + ("" if args.keep else f"_{os.getpid()}")
     admin = create_engine(args.database)
     with admin.begin() as c:
         fresh = c.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first() is None
@@ -73,10 +81,12 @@ def _database(args):
     return db, "postgresql", fresh, drop
 
 
-def seed(db, kind: str, n: int, cities: int) -> None:
-    """Cities, gateways and a year of hours; the hours go in before migration 0009, which then fills
-    call_months from them as on an upgraded server (its row-level triggers would take many minutes over
-    8.76 M rows in one statement); call_days by 0008's triggers."""
+def seed(db, kind: str, n: int, cities: int, order: str) -> None:
+    """Cities, gateways and a year of hours, stored hour after hour as the ingest writes them (or with
+    `order` "gateway" one gateway's year after another: a day's rows then lie in 1,000 places). The hours
+    go in before migration 0009, which then fills call_months from them as on an upgraded server (its
+    row-level triggers would take many minutes over 8.76 M rows in one statement); call_days by 0008's
+    triggers."""
     from sqlalchemy import text
 
     from controller import migrate
@@ -89,7 +99,7 @@ def seed(db, kind: str, n: int, cities: int) -> None:
         s.flush()
         s.add_all(Gateway(id=f"gw-{g:04d}", city_id=g % cities + 1, key_hex="0" * 64) for g in range(n))
     with db.engine.begin() as c:
-        c.execute(text(HOURS_SQL[kind]), {"n": n, "start": START, "end": START + YEAR})
+        c.execute(text(HOURS_SQL[kind].format(order=ORDER[order][kind])), {"n": n, "start": START, "end": START + YEAR})
     t1 = time.monotonic()
     migrate.upgrade(db)
     print(f"  seeded {n * 8760:,} hourly rows in {t1 - t0:.0f} s; migrations from 0008 to head (0009 fills "
@@ -113,10 +123,13 @@ def api_client(db):
                              headers={"Authorization": f"Bearer {token}"})
 
 
-def main() -> int:
+def run(argv: list[str] | None = None) -> dict[str, str]:
+    """The bench with these arguments (bench/scale_bench.py's report part calls it too): its figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gateways", type=int, default=1000)
     ap.add_argument("--cities", type=int, default=50)
+    ap.add_argument("--order", choices=ORDER, default="hour", help="how the hours lie on disk: as the ingest "
+                    "writes them (hour), or each gateway's year together (gateway; scale_bench's)")
     ap.add_argument("--sqlite", metavar="FILE", help="a SQLite file instead of PostgreSQL")
     ap.add_argument("--database", default=PG, help="PostgreSQL URL")
     ap.add_argument("--keep", action="store_true", help="keep the seeded database and reuse a kept one")
@@ -124,7 +137,7 @@ def main() -> int:
     ap.add_argument("--api", action="store_true", help="also time GET /api/v1/reports/calls through the app")
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--code", metavar="DIR", help="import the controller from DIR (older code, same data)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(args.code).resolve() if args.code else REPO))
 
     from controller import migrate
@@ -132,10 +145,10 @@ def main() -> int:
     from controller.services.reports import call_report_data
 
     db, kind, fresh, drop = _database(args)
-    out: dict[str, str] = {"report_db": kind}
+    out: dict[str, str] = {"report_db": kind, "report_rows": str(args.gateways * 8760)}
     try:
         if fresh:
-            seed(db, kind, args.gateways, args.cities)
+            seed(db, kind, args.gateways, args.cities, args.order)
         else:
             migrate.upgrade(db)
             print(f"  reusing the kept {kind} database", flush=True)
@@ -164,7 +177,14 @@ def main() -> int:
             print(line, flush=True)
     finally:
         drop()
-    print(" ".join(f"{k}={v}" for k, v in out.items()))
+    print(f"report on {kind} over one year of hourly aggregates for {args.gateways} gateways ("
+          + ", ".join(f"{k[7:-3]} {v} ms" for k, v in out.items() if k.startswith("report_") and k.endswith("_ms"))
+          + f"; medians of {args.runs}; target <= 200 ms)", flush=True)
+    return out
+
+
+def main() -> int:
+    print(" ".join(f"{k}={v}" for k, v in run().items()))
     return 0
 
 
@@ -173,6 +193,7 @@ def _api_ms(client, group: str, interval: str, lo: int, hi: int, runs: int) -> t
     import asyncio
 
     async def go():
+        await client.get("/api/v1/reports/calls")  # the app's first request (imports, first connection)
         times, size = [], 0
         for _ in range(runs):
             t = time.perf_counter()

@@ -12,11 +12,12 @@
    hourly aggregates for --report-gateways (1,000) gateways, 8.76 M rows of call_hours and the daily and
    monthly sums their triggers keep (target <= 200 ms): by city and by gateway per month over the whole
    year, over the year less a few hours at each edge, one day by hour; on PostgreSQL, or on a SQLite file
-   with --report-sqlite.
+   with --report-sqlite (bench/report_bench.py; --report-keep keeps the seeded year for the next run).
 
 The last line is `key=value` pairs; a part that missed its bound prints `none` with the reason above it.
 
-    python bench/scale_bench.py [--gateways 10000] [--records 100000] [--parts rollout,ingest,report] [--report-sqlite]
+    python bench/scale_bench.py [--gateways 10000] [--records 100000] [--parts rollout,ingest,report]
+        [--report-sqlite] [--report-keep] [--report-runs 5]
 """
 
 from __future__ import annotations
@@ -34,11 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from alembic import command  # noqa: E402
 from controller_bench import FleetProc, bare_ingest, fresh_db, rollout, seed_region  # noqa: E402
-from sqlalchemy import inspect, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
-from controller import migrate  # noqa: E402
 from controller.brokers import Mosquitto  # noqa: E402
 from controller.service import SHARE_GROUP, tune_interpreter  # noqa: E402
 
@@ -209,77 +208,16 @@ def rollout_part(broker: Mosquitto, args, tmp: Path) -> dict[str, str]:
 # ---------------------------------------------------------------- report over a year of aggregates
 
 
-HOURS_SQL = {  # one route and target per gateway and hour, made by the server itself
-    "postgresql": "INSERT INTO call_hours (gateway_id, hour, route, target, offered, answered, abandoned, failed, "
-                  "rejected, after_hours, callback, denied, talk_s, ring_s) "
-                  "SELECT 'gw-' || lpad(g::text, 4, '0'), h, 'police-102', 'mariupol-102', 5, 4, 1, 0, 0, 0, 0, 0, "
-                  "240, 20 FROM generate_series(0, :n - 1) g, generate_series(:start, :end - 3600, 3600) h",
-    "sqlite": "WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n < :n - 1), "
-              "h(t) AS (SELECT :start UNION ALL SELECT t + 3600 FROM h WHERE t < :end - 3600) "
-              "INSERT INTO call_hours (gateway_id, hour, route, target, offered, answered, abandoned, failed, "
-              "rejected, after_hours, callback, denied, talk_s, ring_s) "
-              "SELECT 'gw-' || printf('%04d', n), t, 'police-102', 'mariupol-102', 5, 4, 1, 0, 0, 0, 0, 0, 240, 20 "
-              "FROM g, h ORDER BY n, t",
-}
-
-
 def report_part(broker: Mosquitto, args, tmp: Path) -> dict[str, str]:
-    """The call report over a year of hourly rows (their daily and monthly sums, call_days and call_months,
-    follow by trigger when the schema has them: migrations 0008 and 0009), on PostgreSQL or with
-    --report-sqlite on a SQLite file."""
-    from controller.services.reports import call_report_data
+    """The call report over a year of hourly rows: bench/report_bench.py (seeding, reports, figures), on
+    PostgreSQL or with --report-sqlite on a SQLite file; --report-keep keeps the seeded year for the next run."""
+    from report_bench import run
 
-    year = 8760 * 3600
-    start = 1767225600  # 2026-01-01T00:00Z
-    n = args.report_gateways
-    kind = "sqlite" if args.report_sqlite else "postgresql"
-    with fresh_db(None if args.report_sqlite else args.database, tmp, "report") as db:
-        # the year goes in as one statement before migration 0009, which then fills call_months from it as
-        # it would on an upgraded server (its row-level triggers, made for the ingest's row-at-a-time
-        # upserts, would take many minutes over 8.76 M rows in one statement); call_days by 0008's triggers
-        monthly = inspect(db.engine).has_table("call_months")
-        if monthly:
-            _downgrade(db, "0008")
-        t0 = time.monotonic()
-        with db.engine.begin() as c:
-            c.execute(text(HOURS_SQL[kind]), {"n": n, "start": start, "end": start + year})
-        t1 = time.monotonic()
-        if monthly:
-            migrate.upgrade(db)
-        with db.engine.begin() as c:
-            tables = [t for t in ("call_hours", "call_days", "call_months") if inspect(c).has_table(t)]
-            for table in tables:
-                c.exec_driver_sql(f"ANALYZE {table}")
-        rows = n * 8760
-        print(f"  {rows:,} hourly rows written ({', '.join(tables)}) in {t1 - t0:.0f} s"
-              + (f"; migration 0009 filled call_months from them in {time.monotonic() - t1:.0f} s" if monthly else ""),
-              flush=True)
-        shapes = {"all_by_city_month": ("city", "month", start, start + year),
-                  "all_by_gateway_month": ("gateway", "month", start, start + year),
-                  "edges_by_city_month": ("city", "month", start + 5 * 3600, start + year - 7 * 3600),
-                  "one_day_by_gateway_hour": ("gateway", "hour", start + 180 * 86400, start + 181 * 86400)}
-        out = {}
-        for name, (group, interval, lo, hi) in shapes.items():
-            times = []
-            for _ in range(3):
-                with db.session() as s:
-                    t = time.perf_counter()
-                    data = call_report_data(s, group, interval, lo, hi)
-                    times.append(time.perf_counter() - t)
-            offered = sum(r["offered"] for r in data["rows"])
-            out[name] = statistics.median(times) * 1000
-            print(f"  report {name}: {out[name]:.0f} ms (median of 3; {len(data['rows'])} rows, "
-                  f"{offered:,} calls)", flush=True)
-    print(f"report on {kind} over one year of hourly aggregates for {n} gateways ({rows:,} rows): "
-          + ", ".join(f"{k} {v:.0f} ms" for k, v in out.items()) + " (target <= 200 ms)", flush=True)
-    return {"report_db": kind, "report_rows": str(rows), **{f"report_{k}_ms": f"{v:.0f}" for k, v in out.items()}}
-
-
-def _downgrade(db, revision: str) -> None:
-    cfg = migrate.config(db.url)
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+    argv = ["--gateways", str(args.report_gateways), "--database", args.database, "--runs", str(args.report_runs)]
+    if args.report_sqlite:
+        name = f"citygate-report-{args.report_gateways}.db"
+        argv += ["--sqlite", str(Path(tempfile.gettempdir()) / name if args.report_keep else tmp / name)]
+    return run(argv + (["--keep"] if args.report_keep else []))
 
 
 PARTS = {"rollout": rollout_part, "ingest": ingest_part, "report": report_part}
@@ -296,6 +234,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--report-gateways", type=int, default=1000)
     ap.add_argument("--report-sqlite", action="store_true", help="the report part on a SQLite file")
+    ap.add_argument("--report-keep", action="store_true", help="keep the report's seeded year and reuse a kept one")
+    ap.add_argument("--report-runs", type=int, default=5, help="each report's median of this many runs")
     ap.add_argument("--database", default=PG, help="PostgreSQL URL (each part gets a fresh schema)")
     ap.add_argument("--parts", default=",".join(PARTS))
     args = ap.parse_args()
