@@ -27,6 +27,7 @@ from controller import commands
 from controller.db import Database
 from controller.ingest.actions import BridgeActions
 from controller.ingest.alerts import Refusals
+from controller.ingest.fastpath import call_rows
 from controller.ingest.records import Written, wire_events
 from controller.ingest.worker import IngestWorker
 from controller.ingest.writer import DB_ALERT_AFTER_S
@@ -238,6 +239,11 @@ class Bridge(BridgeActions):
                     self.refused["oversized"] += 1
                     raise messages.MessageError("payload", f"is {payload} bytes, more than the "
                                                            f"{max_payload(kind)} allowed")
+                if kind == "events":  # the common message (call records only): checked column by column
+                    fast = call_rows(gw, payload, received)
+                    if fast is not None:
+                        items.append((gw, kind, fast))
+                        continue
                 msg = messages.decode(kind, payload)
                 if kind == "cmd_result" and not self.commands.expects(gw, msg["id"]):
                     self.commands.count_unsolicited()  # a reply nobody waits for, or from another gateway

@@ -22,7 +22,8 @@ from sqlalchemy.exc import OperationalError
 
 from controller.db import Database
 from controller.ingest.alerts import Outage, write_alerts
-from controller.ingest.records import Raced, Written, _covered, _held, _sql, advance, write_batch
+from controller.ingest.records import Raced, Written, _covered, _held, advance, write_batch
+from controller.ingest.statements import upsert
 from controller.limits import clip
 
 log = logging.getLogger("citygate.ingest")
@@ -135,7 +136,7 @@ class Writer:
                 if new > mark:
                     changed.append((*key, new))
             if changed:
-                s.connection().exec_driver_sql(_sql(s, "marks"), changed)
+                upsert(s, "marks", changed)
                 self.settled += len(changed)
         return out
 
