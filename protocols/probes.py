@@ -24,7 +24,7 @@ Probe = namedtuple("Probe", ("target", "every_s", "hours"))
 def load(src, targets, window, shared):
     """The table source's `probes` (absent or null: none) -> a tuple of Probe.
 
-    `window(w, path)` reads one opening-hours window as a route's (protocols.table); `shared` holds one
+    `window(w, hours_path, i)` reads window i of `hours` as a route's (protocols.table); `shared` holds one
     copy of each hours tuple. Raises protocols.table.TableError naming the field."""
     from protocols.table import TableError
 
@@ -51,7 +51,7 @@ def load(src, targets, window, shared):
         if hours is not None:
             hp = at(path, "hours")
             checks.typed(hours, hp, list)
-            hours = tuple(window(hours[j], item(hp, j)) for j in range(len(hours)))
+            hours = tuple(window(hours[j], hp, j) for j in range(len(hours)))
             hours = shared.setdefault(hours, hours)
         out.append(Probe(targets[tid].id, every, hours))
         i += 1

