@@ -2,7 +2,8 @@
 
 paho's network thread only parses topics and queues messages; a decoder thread checks them in
 batches and hands each batch to the ingest worker, a child process that does all database work
-(controller.ingest.worker: beside this process, not under its GIL); a collector thread publishes
+(controller.ingest.worker: beside this process, not under its GIL; while it is busy a batch grows,
+up to GROUP times `batch`, into one transaction); a collector thread publishes
 `events/ack` once the worker says the records are committed (DESIGN §6). Records are stored once
 by (gateway, store_id, seq), whatever the broker redelivers and however many controller processes
 share the ingest (`share_group`: MQTT shared subscriptions; controller.ingest.writer). What it
@@ -27,16 +28,16 @@ from controller import commands
 from controller.db import Database
 from controller.ingest.actions import BridgeActions
 from controller.ingest.alerts import Refusals
-from controller.ingest.fastpath import call_rows
-from controller.ingest.records import Written, wire_events
+from controller.ingest.decoding import Decoding
+from controller.ingest.records import Written
 from controller.ingest.worker import IngestWorker
 from controller.ingest.writer import DB_ALERT_AFTER_S
 from controller.limits import max_payload
-from controller.models import now
 from protocols import messages, topics
 
 log = logging.getLogger("citygate.bridge")
 INBOX_BYTES = 64 * 1024 * 1024  # payload bytes waiting to be decoded; beyond this the network thread waits
+GROUP = 5  # while the worker is busy, a batch grows to this many times `batch` messages
 
 
 def broker_endpoint(broker_url: str) -> tuple[str, int, bool, str | None, str | None]:
@@ -50,7 +51,7 @@ def broker_endpoint(broker_url: str) -> tuple[str, int, bool, str | None, str | 
     return url.hostname or "127.0.0.1", url.port or (8883 if tls else 1883), tls, user, password
 
 
-class Bridge(BridgeActions):
+class Bridge(BridgeActions, Decoding):
     """The controller's MQTT client. Credentials come from the arguments or from the URL's user
     info; an mqtts:// URL connects with TLS, checking the broker against `ca_file` (None: the
     system's CA store)."""
@@ -210,12 +211,11 @@ class Bridge(BridgeActions):
                 self._submit([], 0)  # only the refusals held back whose minute is over, if any
                 continue
             raw = [first]
-            linger = time.monotonic() + self.linger_s
-            while len(raw) < self.batch:
-                try:
-                    raw.append(self.inbox.get(timeout=max(0.0, linger - time.monotonic())))
-                except queue.Empty:
-                    break
+            self._gather(raw, self.batch, self.linger_s)
+            # the worker still holds earlier batches: gather on, into one larger transaction (per batch the
+            # writer's fixed costs and each gateway's hourly row, whatever its records: group commit)
+            while len(raw) < self.batch * GROUP and not self.worker.has_room() and not self._stop.is_set():
+                self._gather(raw, self.batch * GROUP, self.linger_s)
             self._bytes_out += sum(len(p) for _, _, p in raw if type(p) is not int)  # taken off the inbox
             handed = False
             try:
@@ -230,39 +230,6 @@ class Bridge(BridgeActions):
                     self._lost += len(raw)
             if self._stop.is_set():
                 return
-
-    def _decode(self, raw: list[tuple]) -> list[tuple]:
-        items, received = [], now()
-        for gw, kind, payload in raw:
-            try:
-                if type(payload) is int:
-                    self.refused["oversized"] += 1
-                    raise messages.MessageError("payload", f"is {payload} bytes, more than the "
-                                                           f"{max_payload(kind)} allowed")
-                if kind == "events":  # the common message (call records only): checked column by column
-                    fast = call_rows(gw, payload, received)
-                    if fast is not None:
-                        items.append((gw, kind, fast))
-                        continue
-                msg = messages.decode(kind, payload)
-                if kind == "cmd_result" and not self.commands.expects(gw, msg["id"]):
-                    self.commands.count_unsolicited()  # a reply nobody waits for, or from another gateway
-                    self.refused["unsolicited_replies"] += 1
-                    continue
-                items.append((gw, kind, wire_events(gw, msg, received) if kind == "events" else msg))
-            except messages.MessageError as e:
-                self._refuse(gw, f"{kind}: {e.path}: {e.reason}")
-            except Exception as e:  # the decoder's own fault: this message only, counted and alerted
-                self.refused["decode_errors"] += 1
-                self._refuse(gw, f"{kind}: {type(e).__name__}: {e}", error=e)
-        return items
-
-    def _refuse(self, gw: str, detail: str, error: BaseException | None = None) -> None:
-        self.refused["bad_messages"] += 1
-        alert = self._refusals.note(gw, detail, time.monotonic())
-        if alert is not None:  # logged as alerted: once a minute per gateway at most
-            log.warning("refused a message of %s: %s", gw, detail[:300], exc_info=error)
-            self._bad.append(alert)
 
     def _submit(self, items: list, n_messages: int) -> bool:
         """Hand decoded items and the alerts due to the worker; False once stopped."""

@@ -153,6 +153,7 @@ class IngestWorker:
         self.db_error = ""
         self._lock = threading.Lock()  # the unconfirmed batches
         self._send_lock = threading.Lock()  # the connection, for submit and restart
+        self.inflight = inflight
         self._slots = threading.BoundedSemaphore(inflight)
         self._unconfirmed: OrderedDict[int, tuple] = OrderedDict()
         self._ids = itertools.count(1)
@@ -195,6 +196,10 @@ class IngestWorker:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def has_room(self) -> bool:
+        """False while the worker holds `inflight` batches (a submit would wait)."""
+        return self.pending < self.inflight
 
     @property
     def pending(self) -> int:
