@@ -252,8 +252,10 @@ def main() -> int:
     writes = (flash1["writes"] - flash0["writes"]) / soak_placed
     life_years = rig.flash_blocks * ENDURANCE / max(erases * CALLS_A_DAY, 1e-9) / 365
     lost = console.count("not stored: MemoryError")
+    flush_errors = console.count("store: flush failed")
     print(f"calls: {placed} in {soak_s:.0f} s, records {len(records)} (exactly one per call: {exact}; the store "
           f"raised MemoryError for {lost} of them: a record already in its slot goes up with a later batch); "
+          f"batch writes failed {flush_errors} times (those records stay staged for the next one); "
           f"table {len(body)} B")
     print(f"heap: profile budget {budget} B; -X heapsize={rig.heap} ({total} B) = the budget + the ROMFS image "
           f"({code['image_size']} B, {code['image']} B of heap, not counted below)")
@@ -274,7 +276,8 @@ def main() -> int:
           f"{fmt(column(pushed, 3))}; UART {fmt(column(pushed, 1))}; network {fmt(column(pushed, 0))}")
     print(f"flash per call: {erases:.2f} erases, {writes:.1f} writes (target <= 1 erase); at {CALLS_A_DAY} calls a "
           f"day the {rig.flash_blocks} x 4 KiB partition of {ENDURANCE} cycles lasts {life_years:.0f} years")
-    print(f"calls={placed} records_exact={int(exact)} store_memory_errors={lost} table_bytes={len(body)} "
+    print(f"calls={placed} records_exact={int(exact)} store_memory_errors={lost} store_flush_errors={flush_errors} "
+          f"table_bytes={len(body)} "
           f"heap_budget={budget} "
           f"heap_image={code['image']} heap_code={code['code']} heap_low_free={low} heap_peak_used={peak} "
           f"heap_peak_pct={100 * peak / budget:.0f} heap_peak_no_code={peak - code['code']} "

@@ -40,10 +40,10 @@ class _Call:
 
 
 class CallMachine:
-    # Decide and write the first ATD in the line reader's task as the +CLIP is read (_dial_at_once): off, because on
-    # esp32-2gsm with a 32 KiB table it left no 688 B piece for the outbox's batch write (gw.outbox._read_slot) from
-    # the 7th call on (bench/firmware_bench.py: 217 of 500 records not stored; the long way, none)
-    dial_at_once = False
+    # Decide and write the first ATD in the line reader's task as the +CLIP is read (_dial_at_once). It was off while
+    # the outbox's batch write opened each slot beside its segment: with a 32 KiB table on esp32-2gsm there was no
+    # second 688 B piece for that (gw.outbox now keeps the staged lines; one file open at a time)
+    dial_at_once = True
 
     def __init__(self, lines, store, clock, hw, table_ref, log=print, on_record=None):
         self.lines = lines  # port name -> Line

@@ -5,6 +5,11 @@ per call. So a record first goes to a slot, `store/s<seq % slots>`, a small file
 its directory's metadata log (up to 512 bytes with the 512-byte cache gw/blockdev.mount asks for: no
 block copy, about one erase per 10-20 records), and the slots are moved into the segment in one append
 once `slots` records wait (the stage), or before a record too big for a slot, or at the boot after a cut.
+The staged lines stay in RAM too (the line each append made, kept: no copy, pieces of ~250 B): the batch write
+and `pending()` never open a slot, so the record path never holds two files open at once. An open file takes one
+piece for its LittleFS cache (688 B on the unix port); on esp32-2gsm with a 32 KiB table the heap's largest free
+piece is often that one: a batch that opened its segment and then each slot met MemoryErrors (52 in 500 calls,
+bench/firmware_bench.py). One contiguous stage buffer instead took 2 KB the table's board could not spare.
 
 The guarantee at a power cut (any block operation; tests/firmware/test_store.py sweeps them all) is the
 one the store always gave: a record is on flash when append() returns (in its slot or its segment), so
@@ -34,6 +39,7 @@ except ImportError:  # CPython
         return a - b
 
 
+
 class Segment:
     """One outbox file: the seqs it holds, how many records and bytes, its name."""
 
@@ -56,11 +62,9 @@ class Outbox:
         self.snapshot_ms, self._ms = snapshot_ms, clock_ms or ticks_ms
         self._segs, self._open = [], False  # oldest first; the last segment takes appends while open
         self._staged, self._staged_bytes = 0, 0  # records in slots only: seqs last_seq - _staged + 1 .. last_seq
-        self._recovered = []  # the staged records a boot found, until _write_recovered()
+        self._lines = []  # their lines, as appended this boot
+        self._recovered = []  # the staged records a boot found, until written to a segment (then none in _lines)
         self._snap_t0 = None  # when the last snapshot was written (None: none this boot)
-
-    def _slot(self, seq):
-        return self._p("s%d" % (seq % self.slots))
 
     def _load_segments(self, names, S):
         """Read the segments: counters += the records after S; finish a drop cut short."""
@@ -121,20 +125,13 @@ class Outbox:
         """Write the records taken back from the slots into a segment (one append a boot that found some)."""
         try:
             if self._recovered:
-                self._write(lines=self._recovered)
-        except OSError as e:  # they stay in their slots; the next flush tries again
+                self._write()
+        except OSError as e:  # they stay in their slots and in _recovered; the next append writes them
             self._note("staged records not moved %r" % (e,))
-        self._recovered = []
 
-    def _read_slot(self, seq):
-        """The whole line of record `seq` from its slot, or None (another seq, torn, missing)."""
-        try:
-            with open(self._slot(seq), "rb") as f:
-                line = f.read()
-        except OSError:
-            return None
-        sp = line.find(b" ")
-        return line if line_ok(line, sp) and line[:sp] == b"%d" % seq else None
+    def _staged_line(self, k):
+        """The line of the k-th staged record (0: the oldest), as bytes."""
+        return self._recovered[k] if self._recovered else self._lines[k]
 
     def unacked(self):
         a = self.acked_seq
@@ -158,9 +155,10 @@ class Outbox:
         r = dict(rec)
         r.pop("seq", None)  # the seq is the line's prefix
         line = ("%d " % seq).encode() + json.dumps(r).encode() + b"\n"
-        if not direct and self.slots and len(line) <= self.slot_bytes and self._staged < self.slots:
-            with open(self._slot(seq), "wb") as f:  # in place: LittleFS commits it whole at close, or not at all
-                f.write(line)
+        if not direct and self.slots and len(line) <= self.slot_bytes and self._staged < self.slots and \
+                not self._recovered:
+            self._put_slot(seq, line)
+            self._lines.append(line)
             self._staged += 1
             self._staged_bytes += len(line)
         else:  # too big for a slot (or no slots): the staged records and this one, in one append
@@ -170,13 +168,17 @@ class Outbox:
         if self._staged and self._staged >= self.slots:
             try:
                 self.flush()
-            except OSError as e:  # the record is in its slot; the next append writes the slots again
+            except (OSError, MemoryError) as e:  # the record is in its slot; the next append writes the batch again
                 self._note("flush failed %r" % (e,))
         return seq
 
-    def _write(self, extra=None, lines=None):
-        """Append the staged records (from `lines`, else their slots) and `extra` to the open segment in one
-        write; close it when full."""
+    def _put_slot(self, seq, line):  # in place: LittleFS commits it whole at close, or not at all
+        with open(self._p("s%d" % (seq % self.slots)), "wb") as f:
+            f.write(line)
+
+    def _write(self, extra=None):
+        """Append the staged records (the boot's `_recovered`, else `_lines`) and `extra` to the open segment in
+        one write; close it when full. The only file open meanwhile is the segment."""
         first = self.last_seq - self._staged + 1
         last = self.last_seq + (extra is not None)
         if first > last:
@@ -191,20 +193,17 @@ class Outbox:
         seg, n = self._segs[-1], 0
         try:
             with open(self._p(seg.name), "ab" if seg.records else "wb") as f:  # "wb": drop a torn left-over
-                for seq in range(first, self.last_seq + 1):
-                    line = lines[seq - first] if lines else self._read_slot(seq)
-                    if line is None:
-                        raise OSError(5)  # a slot of this boot unreadable: never write past a hole
+                for line in self._recovered or self._lines:
                     n += f.write(line)
                 if extra is not None:
                     n += f.write(extra)
-        except OSError:
+        except (OSError, MemoryError):
             self._open = False  # never append after what may be a torn tail
             if not seg.records:
                 self._segs.pop()
             raise
         seg.add(first, last, last - first + 1, n)
-        self._staged, self._staged_bytes = 0, 0
+        self._staged, self._staged_bytes, self._recovered, self._lines = 0, 0, [], []
         if seg.records >= self.seg_records or seg.size >= self.seg_bytes:
             self._open = False
         self._maintain()
@@ -275,9 +274,10 @@ class Outbox:
                 return out
             if seg.last > self.acked_seq:
                 scan_lines(self._p(seg.name), each)
-        for seq in range(self.last_seq - self._staged + 1, self.last_seq + 1):
-            line = self._read_slot(seq)
-            if line is None or each(seq, line, line.find(b" ")):
+        first = self.last_seq - self._staged + 1
+        for seq in range(first, self.last_seq + 1):
+            line = self._staged_line(seq - first)
+            if each(seq, line, line.find(b" ")):
                 break
         return out
 

@@ -49,7 +49,8 @@ def test_a_record_the_store_has_no_heap_for_still_releases_both_legs(results):
 
 
 def test_the_long_way_dials_after_other_tasks_ran_and_still_reports_its_time(results):
-    """dial_at_once is off on the boards (firmware/gw/calls.py says why): the ATD follows a task switch."""
+    """With dial_at_once off (it is on by default since the outbox holds one file open at a time), the ATD follows
+    a task switch."""
     r = results["the_long_way"]
     assert [w[0] for w in r["atd"]] == ["ATD+3801;"] and r["atd"][0][1] > r["clip_read_spin"]
     (rec,) = r["records"]
