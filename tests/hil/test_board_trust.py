@@ -269,7 +269,10 @@ def test_a_32k_table_replaces_another_on_esp32_2gsm_and_a_bad_one_keeps_it(reque
             bad["routes"][last]["targets"] = ["no-such-centre"]
             before = len(peer.acks.get(GW_SMALL, []))
             peer.push_table(GW_SMALL, json.dumps(bad, separators=(",", ":")).encode(), KEY)
-            ack = _next_ack(peer, GW_SMALL, before, timeout=60)
+            # v2 may have taken the one restart onto a fresh heap: its retained envelope is then acked again
+            # after the boot, maybe after `before`; the bad table's answer is the first ack that is not v2's
+            ack = peer.wait(lambda: next((a for a in peer.acks[GW_SMALL][before:] if a.get("version") != 2
+                                          or a["status"] != "applied"), None), 60, "the bad table's ack")
             assert ack["status"] == "rejected" and ack["reason"].startswith(f"routes[{last}].targets[0]"), ack
             assert _running(peer, GW_SMALL) == 2
             good = big_table(GW_SMALL, deny=1000, version=4)
