@@ -62,12 +62,12 @@ class TableIn:
     # --- the sink (gw.mqtt) --------------------------------------------------------------------
 
     def write(self, buf, n):
-        if self.error is None:
-            try:
-                self.env.update(memoryview(buf)[:n])
+        try:
+            self.env.update(memoryview(buf)[:n])  # even after a failure: the sha names the envelope in a note
+            if self.error is None:
                 self.scan.feed(buf, n)
-            except Exception as e:
-                self.fail(e)
+        except Exception as e:
+            self.fail(e)
 
     def put(self, b, s, e):
         """Unescaped body bytes, from the scanner."""
@@ -93,15 +93,15 @@ class TableIn:
         self._n = 0
 
     def end(self):
-        if self.error is None:
-            try:
+        try:
+            if self.error is None:
                 self.scan.finish()
                 self._flush()
                 self.f.close()
                 self.f = None
-                self.env_sha = binascii.hexlify(self.env.digest()).decode()
-            except Exception as e:
-                self.fail(e)
+            self.env_sha = binascii.hexlify(self.env.digest()).decode()
+        except Exception as e:
+            self.fail(e)
 
     def fail(self, e):
         if self.error is None:

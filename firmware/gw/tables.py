@@ -46,6 +46,11 @@ async def on_table(self, tin):
             self.table_sha = tin.env_sha  # the table we run, delivered again (retained, after a boot)
             await self._ack_table(t.version, t.sha256, "applied", None)
             return
+        if _short_of_heap(e) and tin.env_sha is not None and t is not None and not b.calls_up():
+            if note is None:  # no room to stream or check it: a fresh heap, once (as for a load)
+                _restart(self, {"sha": tin.env_sha, "retry": 1}, "no room to take the new table in")
+            else:  # not on a fresh heap either: delivered again, it is answered, not streamed again
+                self.store.write_table_note(_refusal(tin, e))
         await _answer_refusal(self, _refusal(tin, e))
         return
     try:
@@ -110,6 +115,7 @@ async def _answer_refusal(self, r):
 
 def _restart(self, note, what):
     self.log("link: %s: restarting on a fresh heap" % what)
+    gc.collect()  # the failed stream's or load's leftovers: the note needs a piece of heap to be written
     self.store.write_table_note(note)
     self.board.reset()
 

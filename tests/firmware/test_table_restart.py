@@ -13,8 +13,9 @@ from emulator import micropython
 
 SCRIPT = micropython.REPO / "tests" / "firmware" / "mpy" / "table_restart_checks.py"
 FIRMWARE = micropython.REPO / "firmware"
-CASES = ("room_on_the_fresh_heap", "no_room_twice_is_refused", "bad_table_and_no_room_for_the_old",
-         "a_note_names_one_envelope")
+CASES = ("a_starved_stream_still_names_its_envelope", "room_on_the_fresh_heap", "no_room_twice_is_refused",
+         "bad_table_and_no_room_for_the_old", "a_note_names_one_envelope", "no_room_to_stream_restarts_once",
+         "no_room_to_stream_twice_is_refused")
 
 
 def _passed(out: str) -> list[str]:

@@ -77,6 +77,14 @@ class Tin:
         return "sig", "sha-new"
 
 
+class StarvedTin(Tin):
+    """An envelope whose streaming found no heap (gw.tablein: the error kept, the envelope's sha still known)."""
+    error = ("too_big", tables.SHORT_OF_HEAP)
+
+    def check(self):
+        raise TableError(self.error[0], self.error[1])
+
+
 def script(*outcomes):
     """bodyfile.load's stand-in: each call takes the next outcome (a Table is returned, an exception raised)."""
     left = list(outcomes)
@@ -99,9 +107,9 @@ def fresh(root):
     return root
 
 
-async def deliver(link, env_sha):
+async def deliver(link, env_sha, kind=Tin):
     try:
-        await tables.on_table(link, Tin(link.store.root, env_sha))
+        await tables.on_table(link, kind(link.store.root, env_sha))
     except Restarted:
         return "restarted"
     return "answered"
@@ -156,9 +164,60 @@ async def a_note_names_one_envelope(root):
     assert await deliver(link, "env-6") == "answered" and link.acks == [(6, "sha-v6", "applied", None)], link.acks
 
 
+async def no_room_to_stream_restarts_once(root):
+    """No heap to stream or check the envelope beside the running table: restart with a retry note (before,
+    refused too_big at once); after the boot the envelope streams on the fresh heap and applies."""
+    link = Link(fresh(root), Board(Table(2)))
+    left = script()  # nothing is loaded: the envelope never got through
+    assert await deliver(link, "env-7", StarvedTin) == "restarted" and not left and link.acks == [], link.acks
+    assert link.store.table_note() == {"sha": "env-7", "retry": 1}, link.store.table_note()
+    booted = Link(root, Board(Table(2)))
+    left = script(Table(7))
+    assert await deliver(booted, "env-7") == "answered" and not left
+    assert booted.acks == [(7, "sha-v7", "applied", None)], booted.acks
+
+
+async def no_room_to_stream_twice_is_refused(root):
+    """Still no heap to stream it on the fresh heap: refused as too big, the note says why, and the envelope
+    delivered again is answered from the note, never streamed or loaded again, never restarted over."""
+    link = Link(fresh(root), Board(Table(2)))
+    link.store.write_table_note({"sha": "env-8", "retry": 1})
+    left = script()
+    assert await deliver(link, "env-8", StarvedTin) == "answered" and link.board.resets == 0 and not left
+    assert link.acks[0][2] == "rejected" and link.acks[0][3].startswith("too_big"), link.acks
+    assert link.store.table_note()["why"].startswith("too_big"), link.store.table_note()
+    assert await deliver(link, "env-8", StarvedTin) == "answered" and link.board.resets == 0
+    assert link.acks[1][2:] == link.acks[0][2:] and link.board.table().version == 2, link.acks
+
+
+def a_starved_stream_still_names_its_envelope(root):
+    """gw.tablein: an envelope whose streaming failed keeps hashing, so the note can name it (sha256 of
+    every byte), and check() says it did not fit (the reason gw.tables restarts over)."""
+    import binascii
+    import hashlib
+
+    from gw.tablein import TableIn
+
+    tin = TableIn(fresh(root) + "/tin1", "00" * 32, 64, TABLE_HEAD)
+    parts = (b'{"v":1,"alg":"HS256",', b'"body":"{}","sig":"' + b"0" * 64 + b'"}')
+    tin.write(bytearray(parts[0]), len(parts[0]))
+    tin.fail(MemoryError())
+    tin.write(bytearray(parts[1]), len(parts[1]))
+    tin.end()
+    assert tin.env_sha == binascii.hexlify(hashlib.sha256(parts[0] + parts[1]).digest()).decode(), tin.env_sha
+    try:
+        tin.check()
+    except TableError as e:
+        assert (e.path, e.reason) == ("too_big", tables.SHORT_OF_HEAP), (e.path, e.reason)
+    else:
+        raise AssertionError("a starved envelope passed its check")
+
+
 async def main(root):
+    a_starved_stream_still_names_its_envelope(root)
+    print("PASS", "a_starved_stream_still_names_its_envelope")
     for case in (room_on_the_fresh_heap, no_room_twice_is_refused, bad_table_and_no_room_for_the_old,
-                 a_note_names_one_envelope):
+                 a_note_names_one_envelope, no_room_to_stream_restarts_once, no_room_to_stream_twice_is_refused):
         await case(root)
         print("PASS", case.__name__)
     print("OK")
