@@ -104,7 +104,7 @@ async def check(name):
         await until(lambda: hw.bridges)
         uarts["gsm1"].feed(b"\r\nNO CARRIER\r\n")
         await until(lambda: not m.by_line)
-    elif name == "the_long_way":  # dial_at_once off (the boards' default): the ATD after the call machine's task ran
+    elif name == "the_long_way":  # dial_at_once off (the boards default to on): the ATD after the call machine's task ran
         uarts["gsm1"].feed(clip)
         await until(lambda: hw.bridges)
         uarts["gsm1"].feed(b"\r\nNO CARRIER\r\n")
