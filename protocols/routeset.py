@@ -39,8 +39,9 @@ PORT, HOURS, STRATEGY, FALLBACK, AFTER_HOURS, CLOSED, MENU = 0, 1, 2, 3, 4, 5, 6
 # A route as read by name: callers, span: its packed caller prefixes (protocols.callerset), or None, 0;
 # targets: the target ids; when: None, or (start, until) from `from`/`until` (either may be None);
 # rest: (port, hours, strategy, fallback, after_hours, closed, menu): hours holds one small int a window,
-# weekday bit mask << 22 | start minute << 11 | end minute (read by name: the triples), the actions are (name, target id) pairs, closed the route's closed
-# dates (the union of its calendars, DESIGN §5a) or None (the table's), menu the id of the menu it plays.
+# weekday bit mask << 22 | start minute << 11 | end minute (read by name: the triples), the actions are
+# (name, target id) pairs, closed the route's closed dates (the union of its calendars, DESIGN §5a) or None
+# (the table's), menu the id of the menu it plays.
 _Route = namedtuple("Route", ("id", "callers", "span", "targets", "when", "rest"))
 if SMALL:
     Route = _Route

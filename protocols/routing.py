@@ -108,7 +108,7 @@ def decide(table, port, caller, now, busy=None, turn=0, keys=None):
     menu = table.menus[rest[MENU]]
     if keys is None:  # play the prompt first
         return Decision("menu", route_id, [], "ok", menu.id, None)
-    opt = menu.options[MENU_KEYS.index(keys)] if keys and len(keys) == 1 and keys in MENU_KEYS else None
+    opt = menu.options[MENU_KEYS.index(keys)] if len(keys) == 1 and keys in MENU_KEYS else None
     if opt is None:  # no key in time, or one the menu does not have
         opt = menu.options[MENU_KEYS.index(menu.default)]
     return _dial(table, route_id, opt.targets, opt.strategy, opt.fallback, busy, turn, menu.id, opt.key)

@@ -369,7 +369,7 @@ def _menus(src, targets, shared):
             options[MENU_KEYS.index(key)] = Option(key, shared.setdefault(ids, ids), _strategy(o, op),
                                                    _one(shared, _action(o, "fallback", op, targets)))
         default = checks.need(m, "default", path, str)
-        if type(default) is not str or len(default) != 1 or default not in opts:
+        if default not in opts:  # (its keys are checked above)
             raise TableError(at(path, "default"), "must be one of the menu's option keys")
         out[mid] = Menu(mid, prompt, timeout, tries, default, tuple(options))
     return out

@@ -39,7 +39,6 @@ except ImportError:  # CPython
         return a - b
 
 
-
 class Segment:
     """One outbox file: the seqs it holds, how many records and bytes, its name."""
 
